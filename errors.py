@@ -1,0 +1,5 @@
+"""The one exception type for user mistakes (bad flags, bad data files)."""
+
+
+class UserError(Exception):
+    """A mistake in the user's input: the run scripts print its message on one line and exit 2."""

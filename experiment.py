@@ -1,0 +1,188 @@
+"""The LDM-S active learning experiment (SPEC section 1): flags, repetitions and the acquisition loop.
+
+Shared by run_mnist.py and run_cifar10.py, which differ only in their defaults (SPEC section 5).
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import models  # first: it sets the Keras backend and the TensorFlow log level before TensorFlow loads
+import keras
+import tensorflow as tf
+from tqdm.keras import TqdmCallback
+
+from data import DATASETS, initial_split, load_dataset
+from errors import UserError
+from ldm import SIGMAS, array_module, query_ldms
+
+DEFAULTS = {  # SPEC section 5, faithful
+    "mnist": dict(dataset="mnist", network="SCNN", nBatch=32, nEpoch=50, nValid=5000, nInit=20,
+                  nPool=2000, nQuery=20, nStep=50, nSample=2000),
+    "cifar10": dict(dataset="cifar10", network="KCNN", nBatch=64, nEpoch=150, nValid=5000, nInit=200,
+                    nPool=4000, nQuery=400, nStep=24, nSample=4000),
+}
+HELP = {
+    "dataset": "dataset: mnist or cifar10", "network": "network: SCNN or KCNN (any case, S-CNN also works)",
+    "nBatch": "training batch size", "nEpoch": "training epochs per step", "nValid": "validation samples",
+    "nInit": "initial labeled samples", "nPool": "pool size per query step",
+    "nQuery": "samples queried per step", "nStep": "acquisition steps (nStep+1 models are trained)",
+    "nSample": "size of the sampling set S for rho",
+}
+COUNTS = ("nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nSample")  # must be >= 1
+
+
+def build_parser(dataset):
+    """Return the argument parser of the run script for ``dataset`` with the spec's defaults."""
+    parser = argparse.ArgumentParser(
+        description=f"LDM-S active learning on {dataset} (Cho et al., ICLR 2024), faithful defaults.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for flag, default in DEFAULTS[dataset].items():
+        parser.add_argument(f"--{flag}", type=type(default), default=default, help=HELP[flag])
+    parser.add_argument("--nRep", type=int, default=5, help="repetitions r = 0 .. nRep-1 (each seeded with r)")
+    parser.add_argument("--data-dir", default=os.environ.get("LDMS_DATA_DIR"),
+                        help="read the dataset files from this folder instead of downloading (env LDMS_DATA_DIR)")
+    parser.add_argument("--out", default="results", help="results root folder")
+    return parser
+
+
+def check_counts(args):
+    """Raise UserError for flag values no experiment can run with (checked before any data is loaded)."""
+    if args.dataset not in DATASETS:
+        raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")
+    for flag in COUNTS + ("nRep",):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.nStep < 0:
+        raise UserError(f"--nStep must be 0 or more, got {args.nStep}")
+    if args.nQuery >= args.nPool:
+        raise UserError(f"--nQuery must be smaller than --nPool ({args.nPool}): the seeding needs the "
+                        f"(nQuery+1)-th smallest LDM, got {args.nQuery}")
+
+
+def check_against_data(args, n_train, n_classes):
+    """Raise UserError for flag values the loaded training set cannot serve."""
+    if args.nInit < n_classes:
+        raise UserError(f"--nInit must be at least the number of classes ({n_classes}), got {args.nInit}")
+    if args.nInit + args.nValid > n_train:
+        raise UserError(f"--nInit + --nValid must be at most the training set size {n_train}, "
+                        f"got {args.nInit + args.nValid}")
+    if args.nSample > n_train:
+        raise UserError(f"--nSample must be at most the training set size {n_train}, got {args.nSample}")
+    unlabeled = n_train - args.nInit - args.nValid
+    if args.nStep * args.nQuery > unlabeled or (args.nStep and args.nPool > unlabeled):
+        raise UserError(f"--nStep x --nQuery ({args.nStep * args.nQuery}) and --nPool ({args.nPool}) must fit "
+                        f"in the {unlabeled} unlabeled training samples")
+
+
+def results_folder(args):
+    """Return (and create) {out}/{dataset}_{network}; UserError if it cannot be written."""
+    folder = Path(args.out) / f"{args.dataset}_{args.network}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"--out: cannot write results into {folder} ({error.strerror or error})") from None
+    return folder
+
+
+def write_accuracies(path, accuracies):
+    """Atomically rewrite ``path`` with one '%.5f' accuracy per line (a crash leaves the old or the new file)."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w") as file:
+        file.writelines(f"{accuracy:.5f}\n" for accuracy in accuracies)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+
+
+def train_and_test(args, train, test, labeled, valid, n_classes):
+    """Train a fresh model on the labeled set, keep the weights of the best validation accuracy
+    (strictly better replaces), and return (model, test accuracy)."""
+    (X, y), (X_test, y_test) = train, test
+    model = models.get_model(args.network, X.shape[1:], n_classes)
+    keep_best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.nEpoch + 1,
+                                              restore_best_weights=True)  # never stops early: only keeps the best
+    model.fit(X[labeled], y[labeled], batch_size=args.nBatch, epochs=args.nEpoch, verbose=0,
+              validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
+              callbacks=[keep_best, TqdmCallback(verbose=0, leave=False, desc="epochs")])
+    _, accuracy = model.evaluate(X_test, y_test, batch_size=models.FEATURE_BATCH, verbose=0)
+    return model, float(accuracy)
+
+
+def run_repetition(args, rep, train, test, n_classes, folder):
+    """Run repetition ``rep`` (0-based, seeded with rep); return (test accuracies, final labeled
+    indices, validation indices)."""
+    protocol_rng = np.random.RandomState(rep)  # replays the original's global-generator draws
+    query_rng = np.random.default_rng(rep)  # perturbations and seeding
+    keras.utils.set_random_seed(rep)  # model initialisation and training order
+    labeled, unlabeled, valid, sampling_set = initial_split(
+        train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
+    path = folder / f"test_accs_{rep + 1:03d}.txt"
+    accuracies = []
+    for step in range(args.nStep + 1):
+        started, n_labeled = time.perf_counter(), len(labeled)
+        model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes)
+        accuracies.append(accuracy)
+        write_accuracies(path, accuracies)
+        trained = time.perf_counter()
+        if step < args.nStep:
+            protocol_rng.shuffle(unlabeled)
+            pool = unlabeled[: args.nPool]
+            picked = query_ldms(model, train[0][pool], train[0][sampling_set], args.nQuery, rng=query_rng)
+            labeled = np.concatenate([labeled, pool[picked]])
+            unlabeled = np.setdiff1d(unlabeled, labeled)
+        print(f"rep {rep + 1}/{args.nRep} step {step}/{args.nStep} | labeled {n_labeled} "
+              f"| test acc {accuracy:.5f} | train {trained - started:.1f}s | query {time.perf_counter() - trained:.1f}s",
+              flush=True)
+        keras.backend.clear_session(free_memory=True)
+    return accuracies, labeled, valid
+
+
+def describe_run(args, n_train, n_test):
+    """Return the lines printed at the start of a run: every setting that shapes the curves."""
+    devices = ", ".join(d.device_type for d in tf.config.list_logical_devices()) or "none"
+    settings = " ".join(f"--{k}={v}" for k, v in vars(args).items())
+    return [
+        f"LDM-S {args.dataset}: {settings}",
+        f"train {n_train} / test {n_test} images; repetition r seeds split, pools, model and LDM with r",
+        f"LDM: {len(SIGMAS)} sigmas {SIGMAS[0]:g}..{SIGMAS[-1]:g}, stop after 10 draws without decrease; "
+        f"array module {array_module().__name__}",
+        f"python {platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}, "
+        f"numpy {np.__version__}; devices {devices}",
+    ]
+
+
+def run(args):
+    """Run every repetition of the experiment described by ``args``; results go under args.out."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)  # leave GPU memory for CuPy's LDM maths
+    check_counts(args)
+    args.network = models.canonical_network(args.network)
+    train, test, n_classes = load_dataset(args.dataset, args.data_dir)
+    check_against_data(args, len(train[1]), n_classes)
+    folder = results_folder(args)
+    print("\n".join(describe_run(args, len(train[1]), len(test[1]))), flush=True)
+    for rep in range(args.nRep):
+        run_repetition(args, rep, train, test, n_classes, folder)
+    print(f"results in {folder}", flush=True)
+
+
+def main(dataset, argv=None):
+    """Parse the flags of the run script for ``dataset`` and run; return the exit code (2 for user mistakes)."""
+    args = build_parser(dataset).parse_args(argv)
+    try:
+        run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: results of completed steps are on disk", file=sys.stderr)
+        return 130
+    return 0

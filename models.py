@@ -1,0 +1,92 @@
+"""The paper's two networks (SPEC section 4), and the model queries that LDM needs."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: fewer C++ logs
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers  # noqa: E402
+
+from errors import UserError  # noqa: E402
+
+NETWORKS = ("SCNN", "KCNN")
+FEATURE_BATCH = 1024  # batch size for inference (features, validation, test): large, since no gradient is kept
+
+
+def canonical_network(name):
+    """Return 'SCNN' or 'KCNN' for any spelling such as 's-cnn' or 'KCNN'; UserError otherwise."""
+    key = str(name).upper().replace("-", "").replace("_", "")
+    if key not in NETWORKS:
+        raise UserError(f"unknown network {name!r}: choose one of SCNN (S-CNN) or KCNN (K-CNN)")
+    return key
+
+
+def _dense_head(units, n_classes):
+    """Return the classifier head both networks share: Flatten, Dense relu, Dropout 0.5, Dense softmax."""
+    return [
+        layers.Flatten(),
+        layers.Dense(units, activation="relu", kernel_initializer="he_normal"),
+        layers.Dropout(0.5),
+        layers.Dense(n_classes, activation="softmax", kernel_initializer="he_normal"),
+    ]
+
+
+def scnn(input_shape, n_classes):
+    """Return the uncompiled S-CNN of the MNIST experiments (1,199,882 parameters for 28x28x1, 10 classes)."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_normal"),
+            layers.Conv2D(64, 3, activation="relu", kernel_initializer="he_normal"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            *_dense_head(128, n_classes),
+        ],
+        name="SCNN",
+    )
+
+
+def kcnn(input_shape, n_classes):
+    """Return the uncompiled K-CNN of the CIFAR-10 experiments (2,168,362 parameters for 32x32x3, 10 classes)."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer="he_normal"),
+            layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer="he_normal"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Conv2D(64, 3, padding="same", activation="relu", kernel_initializer="he_normal"),
+            layers.Conv2D(64, 3, padding="same", activation="relu", kernel_initializer="he_normal"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            *_dense_head(512, n_classes),
+        ],
+        name="KCNN",
+    )
+
+
+def get_model(network, input_shape, n_classes):
+    """Return a freshly initialised S-CNN (Adam 1e-3) or K-CNN (RMSprop 1e-4), compiled with
+    sparse categorical cross-entropy and accuracy."""
+    if canonical_network(network) == "SCNN":
+        model, optimizer = scnn(input_shape, n_classes), keras.optimizers.Adam(learning_rate=1e-3)
+    else:
+        model, optimizer = kcnn(input_shape, n_classes), keras.optimizers.RMSprop(learning_rate=1e-4)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def features_and_head(model, *arrays, batch_size=FEATURE_BATCH):
+    """Return ([penultimate features of each array], kernel, bias) of the model's last Dense layer.
+
+    The features are that layer's input in inference mode (dropout off), computed in one batched
+    forward pass over all arrays together.
+    """
+    head = [layer for layer in model.layers if layer.weights][-1]
+    if not isinstance(head, layers.Dense) or not head.use_bias:
+        raise ValueError(f"LDM needs the last weighted layer to be a Dense layer with bias, got {head.name}")
+    extractor = keras.Model(model.inputs, head.input)
+    features = extractor.predict(np.concatenate(arrays), batch_size=batch_size, verbose=0)
+    kernel, bias = head.get_weights()
+    return np.split(features, np.cumsum([len(a) for a in arrays])[:-1]), kernel, bias

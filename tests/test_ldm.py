@@ -1,0 +1,141 @@
+"""The LDM estimator and the LDM-S seeding (SPEC sections 2-3), on arrays, without a model."""
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from ldm import SIGMAS, estimate_ldm, ldm_seeding, seeding_weights
+from reference import literal_ldm
+
+
+def clustered_problem(seed, n_pool=300, n_sample=300, dim=16, n_classes=4):
+    """Class-clustered non-negative features and a linear head that roughly separates them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 2, size=(n_classes, dim))
+    labels = rng.integers(n_classes, size=n_pool + n_sample)
+    features = np.maximum(centres[labels] + rng.normal(0, 0.8, size=(len(labels), dim)), 0).astype(np.float32)
+    kernel = (centres - centres.mean(0)).T.astype(np.float32)
+    bias = np.zeros(n_classes, dtype=np.float32)
+    return features[:n_pool], features[n_pool:], kernel, bias
+
+
+def test_sigma_grid_is_the_spec_grid():
+    assert len(SIGMAS) == 51
+    assert SIGMAS[0] == pytest.approx(1e-5) and SIGMAS[-1] == pytest.approx(1.0)
+    assert np.allclose(np.log10(SIGMAS), -5 + 0.1 * np.arange(51))
+
+
+def test_estimator_matches_the_literal_spec_and_consumes_the_same_draws():
+    pool, sample, kernel, bias = clustered_problem(0)
+    rng_fast, rng_literal = np.random.default_rng(7), np.random.default_rng(7)
+    ldm = estimate_ldm(pool, sample, kernel, bias, rng=rng_fast)
+    expected, history = literal_ldm(pool, sample, kernel, bias, rng_literal)
+    assert ldm.dtype == np.float32 and ldm.shape == (len(pool),)
+    np.testing.assert_array_equal(ldm, expected)
+    assert rng_fast.random() == rng_literal.random()  # the same number of draws was taken
+    assert len(np.unique(ldm)) > 10  # the problem is not trivial: many different LDM values
+    # the spec's stop rule, draw by draw: every sigma ends on exactly stop_cond draws that lowered
+    # nothing, and no earlier run of stop_cond such draws happened
+    for flags in history:
+        assert flags[-10:] == [False] * 10
+        runs = "".join("x" if lowered else "." for lowered in flags[:-10])
+        assert "." * 10 not in runs
+    assert sum(len(flags) for flags in history) > 51 * 10  # some levels needed more than 10 draws
+
+
+def test_a_sample_that_never_flips_keeps_1_and_each_sigma_takes_exactly_stop_cond_draws():
+    rng_data = np.random.default_rng(1)
+    pool = np.abs(rng_data.normal(size=(50, 4))).astype(np.float32) + 5
+    kernel = np.array([[1, -1]] * 4, dtype=np.float32)  # class 0 wins by a margin of about 40
+    bias = np.zeros(2, dtype=np.float32)
+    rng = np.random.default_rng(3)
+    ldm = estimate_ldm(pool, pool, kernel, bias, rng=rng, stop_cond=7, sigmas=[1e-5, 1e-3, 1e-1])
+    np.testing.assert_array_equal(ldm, np.ones(50, dtype=np.float32))
+    skipped = np.random.default_rng(3)
+    skipped.standard_normal(3 * 7 * (4 * 2 + 2), dtype=np.float32)  # 3 sigmas x 7 draws
+    assert rng.random() == skipped.random()
+
+
+def test_ldm_is_non_increasing_in_the_number_of_draws():
+    pool, sample, kernel, bias = clustered_problem(2)
+    sigma = [0.3]  # one level, so more stop_cond means the same draws and then more
+    values = [estimate_ldm(pool, sample, kernel, bias, rng=5, stop_cond=k, sigmas=sigma) for k in (1, 3, 10, 30)]
+    for fewer, more in zip(values, values[1:]):
+        assert np.all(more <= fewer)
+    assert np.any(values[-1] < values[0])
+
+
+def test_every_ldm_is_a_fraction_of_the_sampling_set():
+    pool, sample, kernel, bias = clustered_problem(3, n_sample=173)
+    ldm = estimate_ldm(pool, sample, kernel, bias, rng=0)
+    counts = ldm.astype(np.float64) * 173
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-3)
+    assert np.all((ldm >= 0) & (ldm <= 1))
+
+
+def test_samples_closer_to_the_boundary_get_smaller_ldm():
+    rng = np.random.default_rng(4)
+    points = rng.uniform(-1, 1, size=(600, 2)).astype(np.float32)
+    kernel = np.array([[1.0, -1.0], [0.0, 0.0]], dtype=np.float32)  # the boundary is x0 = 0
+    bias = np.zeros(2, dtype=np.float32)
+    ldm = estimate_ldm(points[:300], points[300:], kernel, bias, rng=0)
+    correlation = spearmanr(ldm, np.abs(points[:300, 0])).statistic
+    assert correlation > 0.8
+
+
+def test_gamma_on_a_hand_made_case():
+    sorted_ldm = np.array([0.1, 0.2, 0.3, 0.5, 0.9])
+    gamma = seeding_weights(sorted_ldm, 2)  # l_q = 0.3
+    tail = np.array([1.0, math.exp(-0.2 / 0.3), math.exp(-0.6 / 0.3)])
+    tail *= 2 / tail.sum()  # 1.21304, 0.62279, 0.16417 before clipping
+    np.testing.assert_allclose(gamma, [1, 1, 1, tail[1], tail[2]], rtol=1e-12)
+    np.testing.assert_allclose(gamma, [1, 1, 1, 0.622795, 0.164167], atol=1e-6)
+
+
+def test_gamma_when_l_q_is_zero_uses_the_smallest_positive_ldm():
+    gamma = seeding_weights(np.array([0.0, 0.0, 0.0, 0.25, 0.5]), 2)  # l_q = 0.25
+    scale = 2 / (2 + math.exp(-1))
+    np.testing.assert_allclose(gamma, [1, 1, scale, scale, scale * math.exp(-1)], rtol=1e-12)
+    np.testing.assert_allclose(seeding_weights(np.zeros(6), 2), [1, 1, 0.5, 0.5, 0.5, 0.5])
+
+
+def test_seeding_picks_the_smallest_ldm_first_and_distinct_positions():
+    pool, _, _, _ = clustered_problem(5, n_pool=400)
+    ldm = np.random.default_rng(0).permutation(400).astype(np.float32) / 400
+    for seed in range(5):
+        chosen = ldm_seeding(ldm, pool, 40, rng=seed)
+        assert chosen.dtype == np.int64 and chosen.shape == (40,)
+        assert chosen[0] == np.argmin(ldm)
+        assert len(set(chosen.tolist())) == 40 and chosen.min() >= 0 and chosen.max() < 400
+    np.testing.assert_array_equal(ldm_seeding(ldm, pool, 40, rng=9), ldm_seeding(ldm, pool, 40, rng=9))
+
+
+def test_seeding_with_many_exact_duplicates():
+    rng = np.random.default_rng(6)
+    groups = rng.uniform(0.5, 1, size=(5, 8)).astype(np.float32)
+    group_of = np.repeat(np.arange(5), 20)
+    features = groups[group_of]
+    ldm = rng.permutation(100).astype(np.float32) / 100
+    chosen = ldm_seeding(ldm, features, 5, rng=0)
+    assert sorted(group_of[chosen]) == [0, 1, 2, 3, 4]  # a duplicate of a chosen sample has weight 0
+    chosen = ldm_seeding(ldm, features, 8, rng=0)  # more queries than distinct vectors
+    assert len(set(chosen.tolist())) == 8
+    assert sorted(group_of[chosen[:5]]) == [0, 1, 2, 3, 4]
+    rest = [i for i in np.argsort(ldm, kind="stable") if i not in set(chosen[:5].tolist())][:3]
+    np.testing.assert_array_equal(chosen[5:], rest)  # then the smallest LDM not chosen yet
+
+
+def test_second_pick_follows_the_spec_distribution():
+    features = np.array([[1, 0], [0, 1], [1, 1], [1, 0.2], [0.3, 1]], dtype=np.float32)
+    ldm = np.array([0.05, 0.1, 0.2, 0.3, 0.4])
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    distance = 1 - unit @ unit[0]
+    distance[distance < 1e-5] = 0
+    gamma = seeding_weights(ldm, 2)  # ldm is already in ascending order
+    expected = (gamma * distance) ** 2
+    expected /= expected.sum()
+    seconds = [ldm_seeding(ldm, features, 2, rng=seed)[1] for seed in range(3000)]
+    frequency = np.bincount(seconds, minlength=5) / 3000
+    assert frequency[0] == 0
+    np.testing.assert_allclose(frequency, expected, atol=0.03)

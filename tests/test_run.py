@@ -1,0 +1,80 @@
+"""End to end through the run scripts, on the shared datasets with tiny settings."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+TINY = ["--nEpoch", "1", "--nStep", "2", "--nValid", "100", "--nPool", "200", "--nSample", "200",
+        "--nQuery", "10", "--nRep", "1"]
+
+
+def run_script(script, *args, cwd=None):
+    env = dict(os.environ, LDMS_XP="numpy")
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=600)
+
+
+def read_accuracies(path):
+    lines = Path(path).read_text().splitlines()
+    assert all(len(line.split(".")[1]) == 5 for line in lines)  # '%.5f'
+    return [float(line) for line in lines]
+
+
+def test_mnist_end_to_end(tmp_path, shared_data):
+    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracies = read_accuracies(tmp_path / "mnist_SCNN" / "test_accs_001.txt")
+    assert len(accuracies) == 3 and all(0 < a <= 1 for a in accuracies)
+    logged = [line for line in result.stdout.splitlines() if line.startswith("rep 1/1 step")]
+    assert [int(line.split("| labeled ")[1].split()[0]) for line in logged] == [20, 30, 40]
+    assert "--nQuery=10" in result.stdout and "array module numpy" in result.stdout  # settings are printed
+    assert sorted(p.name for p in (tmp_path / "mnist_SCNN").iterdir()) == ["test_accs_001.txt"]
+
+
+def test_the_labeled_set_grows_by_nquery_without_repeats(tmp_path, shared_data):
+    import experiment
+    from data import load_dataset
+
+    args = experiment.build_parser("mnist").parse_args(TINY + ["--nStep", "3", "--out", str(tmp_path)])
+    train, test, n_classes = load_dataset("mnist", shared_data)
+    accuracies, labeled, valid = experiment.run_repetition(args, 1, train, test, n_classes, tmp_path)
+    assert len(labeled) == 20 + 3 * 10 and len(np.unique(labeled)) == len(labeled)
+    assert not set(labeled.tolist()) & set(valid.tolist())
+    assert read_accuracies(tmp_path / "test_accs_002.txt") == pytest.approx(accuracies, abs=5e-6)
+
+
+def test_cifar10_kcnn_step_end_to_end(tmp_path, shared_data):
+    result = run_script("run_cifar10.py", "--nEpoch", "1", "--nStep", "1", "--nInit", "50", "--nValid", "100",
+                        "--nPool", "300", "--nSample", "300", "--nQuery", "40", "--nRep", "1",
+                        "--data-dir", shared_data, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracies = read_accuracies(tmp_path / "cifar10_KCNN" / "test_accs_001.txt")
+    assert len(accuracies) == 2 and all(0 < a <= 1 for a in accuracies)
+    assert "labeled 90 " in result.stdout
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--nQuery", "200"], "--nQuery must be smaller than --nPool"),
+    (["--nEpoch", "0"], "--nEpoch must be at least 1"),
+    (["--network", "resnet"], "unknown network 'resnet'"),
+    (["--dataset", "svhn"], "--dataset must be one of mnist, cifar10"),
+    (["--nInit", "5"], "--nInit must be at least the number of classes (10)"),
+    (["--nValid", "60000"], "--nInit + --nValid must be at most the training set size 60000"),
+])
+def test_user_mistakes_exit_2_with_one_line(tmp_path, shared_data, flags, message):
+    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path / "out", *flags)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_bad_data_dir_exits_2_naming_the_file(tmp_path):
+    result = run_script("run_mnist.py", *TINY, "--data-dir", tmp_path, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert f"error: {tmp_path / 'mnist.npz'}: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
