@@ -102,18 +102,49 @@ def write_accuracies(path, accuracies):
     os.replace(temporary, path)
 
 
-def train_and_test(args, train, test, labeled, valid, n_classes):
+class ValidationTimer(keras.callbacks.Callback):
+    """Adds up the seconds that ``fit`` spends in its per-epoch validation passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds, self._started = 0.0, None
+
+    def on_test_begin(self, logs=None):
+        self._started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.seconds += time.perf_counter() - self._started
+
+
+def train_and_test(args, train, test, labeled, valid, n_classes, timings):
     """Train a fresh model on the labeled set, keep the weights of the best validation accuracy
-    (strictly better replaces), and return (model, test accuracy)."""
+    (strictly better replaces, in memory), restore them, and return (model, test accuracy).
+    Seconds spent in 'training', 'validation' and 'test' are written into ``timings``."""
     (X, y), (X_test, y_test) = train, test
     model = models.get_model(args.network, X.shape[1:], n_classes)
     keep_best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.nEpoch + 1,
                                               restore_best_weights=True)  # never stops early: only keeps the best
+    validation = ValidationTimer()
+    started = time.perf_counter()
     model.fit(X[labeled], y[labeled], batch_size=args.nBatch, epochs=args.nEpoch, verbose=0,
               validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
-              callbacks=[keep_best, TqdmCallback(verbose=0, leave=False, desc="epochs")])
+              callbacks=[keep_best, validation, TqdmCallback(verbose=0, leave=False, desc="epochs")])
+    fitted = time.perf_counter()
     _, accuracy = model.evaluate(X_test, y_test, batch_size=models.FEATURE_BATCH, verbose=0)
+    timings.update(training=fitted - started - validation.seconds, validation=validation.seconds,
+                   test=time.perf_counter() - fitted)
     return model, float(accuracy)
+
+
+def step_line(rep, step, args, n_labeled, accuracy, timings):
+    """Return the one log line of a step: labeled count, test accuracy and where the seconds went."""
+    seconds = {part: timings.get(part, 0.0) for part in ("training", "validation", "test", "features",
+                                                          "estimation", "seeding")}
+    query = seconds["features"] + seconds["estimation"] + seconds["seeding"]
+    return (f"rep {rep + 1}/{args.nRep} step {step}/{args.nStep} | labeled {n_labeled} | test acc {accuracy:.5f} "
+            f"| train {seconds['training']:.1f}s valid {seconds['validation']:.1f}s test {seconds['test']:.1f}s "
+            f"| query {query:.1f}s (features {seconds['features']:.1f}s ldm {seconds['estimation']:.1f}s "
+            f"seeding {seconds['seeding']:.1f}s)")
 
 
 def run_repetition(args, rep, train, test, n_classes, folder):
@@ -127,20 +158,18 @@ def run_repetition(args, rep, train, test, n_classes, folder):
     path = folder / f"test_accs_{rep + 1:03d}.txt"
     accuracies = []
     for step in range(args.nStep + 1):
-        started, n_labeled = time.perf_counter(), len(labeled)
-        model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes)
+        timings, n_labeled = {}, len(labeled)
+        model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes, timings)
         accuracies.append(accuracy)
         write_accuracies(path, accuracies)
-        trained = time.perf_counter()
         if step < args.nStep:
             protocol_rng.shuffle(unlabeled)
             pool = unlabeled[: args.nPool]
-            picked = query_ldms(model, train[0][pool], train[0][sampling_set], args.nQuery, rng=query_rng)
+            picked = query_ldms(model, train[0][pool], train[0][sampling_set], args.nQuery, rng=query_rng,
+                                timings=timings)
             labeled = np.concatenate([labeled, pool[picked]])
             unlabeled = np.setdiff1d(unlabeled, labeled)
-        print(f"rep {rep + 1}/{args.nRep} step {step}/{args.nStep} | labeled {n_labeled} "
-              f"| test acc {accuracy:.5f} | train {trained - started:.1f}s | query {time.perf_counter() - trained:.1f}s",
-              flush=True)
+        print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
         keras.backend.clear_session(free_memory=True)
     return accuracies, labeled, valid
 

@@ -7,6 +7,7 @@ is the one place where that choice is made. Every random draw comes from the Num
 """
 import functools
 import os
+import time
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -47,39 +48,154 @@ def to_numpy(array):
     return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
-def estimate_ldm(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10, sigmas=None, xp=None):
+def estimate_ldm(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10, sigmas=None, xp=None,
+                 max_chunk=128):
     """Return the estimated LDM of every pool sample, a float32 NumPy array of shape (n_pool,).
 
     The last layer (kernel d x C, bias C) is perturbed with Gaussian noise of growing sigma. A draw
     that flips a pool sample's prediction bounds its LDM by rho, the fraction of the sampling set
     that the same draw flips; the LDM is the smallest such rho (1 if no draw ever flipped it).
-    Each sigma ends after ``stop_cond`` consecutive draws that lowered no LDM.
+    Each sigma ends after ``stop_cond`` consecutive draws that lowered no LDM. Draws are evaluated
+    up to ``max_chunk`` at a time; the values are exactly those of one draw at a time.
+    """
+    sigmas = SIGMAS if sigmas is None else sigmas
+    with tqdm(total=len(sigmas), desc="LDM sigma grid", leave=False) as progress:
+        for levels_done, _, ldm in ldm_draws(features_pool, features_sample, kernel, bias, rng=rng,
+                                             stop_cond=stop_cond, sigmas=sigmas, xp=xp, max_chunk=max_chunk):
+            progress.update(levels_done - progress.n)
+    return to_numpy(ldm).astype(np.float32)
+
+
+def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10, sigmas=SIGMAS, xp=None,
+              max_chunk=128):
+    """Run the LDM estimator; after every chunk of draws yield (sigma levels done, draws so far, ldm).
+
+    ``ldm`` is the xp float64 array of the current values. Draw t uses row t of one stream of float32
+    normals (kernel noise, then bias noise), whatever the chunking: rows drawn past the end of a sigma
+    level are used by the next level, so the values equal those of one draw at a time.
     """
     xp = xp or array_module()
     rng = np.random.default_rng(rng)
-    pool = xp.asarray(features_pool, dtype=xp.float32)
-    sample = xp.asarray(features_sample, dtype=xp.float32)
     kernel = xp.asarray(kernel, dtype=xp.float32)
     bias = xp.asarray(bias, dtype=xp.float32)
     dim, n_classes = kernel.shape
-    pred_pool = xp.argmax(pool @ kernel + bias, axis=1)
-    pred_sample = xp.argmax(sample @ kernel + bias, axis=1)
-    ldm = xp.ones(len(pool), dtype=xp.float64)
-    for sigma in tqdm(SIGMAS if sigmas is None else sigmas, desc="LDM sigma grid", leave=False):
-        draws_without_decrease = 0
-        while draws_without_decrease < stop_cond:
-            noise = xp.asarray(rng.standard_normal(dim * n_classes + n_classes, dtype=np.float32))
-            kernel_draw = kernel + sigma * noise[: dim * n_classes].reshape(dim, n_classes)
-            bias_draw = bias + sigma * noise[dim * n_classes :]
-            rho = xp.mean(xp.argmax(sample @ kernel_draw + bias_draw, axis=1) != pred_sample)
-            flipped = xp.argmax(pool @ kernel_draw + bias_draw, axis=1) != pred_pool
-            lowered = flipped & (ldm > rho)
-            if bool(lowered.any()):
-                ldm[lowered] = rho
-                draws_without_decrease = 0
-            else:
-                draws_without_decrease += 1
-    return to_numpy(ldm).astype(np.float32)
+    pool = _Rows(features_pool, kernel, bias, xp)
+    sample = _Rows(features_sample, kernel, bias, xp)
+    ldm = xp.ones(pool.size, dtype=xp.float64)
+    spare = np.empty((0, dim * n_classes + n_classes), dtype=np.float32)  # drawn, not used yet
+    draws = 0
+    for level, sigma in enumerate(sigmas):
+        streak = level_draws = 0
+        while streak < stop_cond:
+            size = max(stop_cond - streak, min(max_chunk, level_draws // 4))  # grows while the level goes on
+            if len(spare) < size:
+                fresh = rng.standard_normal((size - len(spare), spare.shape[1]), dtype=np.float32)
+                spare = np.concatenate([spare, fresh])
+            noise = xp.asarray(spare[:size])
+            kernels = kernel + sigma * noise[:, : dim * n_classes].reshape(size, dim, n_classes)
+            biases = bias + sigma * noise[:, dim * n_classes :]
+            reach_kernel, reach_bias = _reach(noise, sigma, dim, n_classes, xp)
+            lowered, rows, running = _chunk_effects(ldm, pool, sample, kernels, biases, reach_kernel, reach_bias, xp)
+            taken = size
+            for t, lowered_t in enumerate(to_numpy(lowered)):  # the spec's stop rule, draw by draw
+                streak = 0 if lowered_t else streak + 1
+                if streak == stop_cond:
+                    taken = t + 1
+                    break
+            if len(rows):
+                ldm[rows] = xp.minimum(ldm[rows], running[:, taken - 1])
+            spare, level_draws, draws = spare[taken:], level_draws + taken, draws + taken
+            yield level + (streak == stop_cond), draws, ldm
+
+
+class _Rows:
+    """Features of a set of samples with what the estimator needs of them once: the unperturbed
+    prediction, the logit margin of the top class over the runner-up, and the feature norms."""
+
+    BLOCK = 8192  # rows per matrix product: bounds the memory of a chunk's logits
+
+    def __init__(self, features, kernel, bias, xp):
+        self.xp = xp
+        self.features = xp.asarray(features, dtype=xp.float32)
+        self.size = len(self.features)
+        logits = self.features @ kernel + bias
+        top_two = xp.sort(logits, axis=1)[:, -2:].astype(xp.float64)
+        self.prediction = xp.argmax(logits, axis=1)
+        self.margin = top_two[:, 1] - top_two[:, 0]
+        self.norm = xp.sqrt(xp.einsum("ij,ij->i", self.features, self.features).astype(xp.float64))
+        # a bound on the magnitude of the logits' terms, for the float32 rounding slack
+        self.scale = self.norm * float(xp.linalg.norm(kernel, axis=0).max()) + float(xp.abs(bias).max())
+
+    def flip_candidates(self, reach_kernel, reach_bias):
+        """Return a mask of the rows whose prediction a draw within this reach can change.
+
+        A draw changes the logit gap of classes c and c' by at most |h| * |dW_c - dW_c'| + |db_c - db_c'|
+        (Cauchy-Schwarz); the slack covers float32 rounding of the logits, about d * 1.2e-7 of their scale.
+        """
+        reach = self.norm * reach_kernel + reach_bias
+        return self.margin <= reach + 1e-3 * (self.scale + reach) + 1e-6
+
+    def flips(self, rows, kernels, biases):
+        """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?"""
+        xp = self.xp
+        n_draws, dim, n_classes = kernels.shape
+        stacked = kernels.transpose(1, 2, 0).reshape(dim, n_classes * n_draws)  # one matrix product per chunk
+        flipped = xp.empty((len(rows), n_draws), dtype=bool)
+        for start in range(0, len(rows), self.BLOCK):
+            block = rows[start : start + self.BLOCK]
+            logits = (self.features[block] @ stacked).reshape(len(block), n_classes, n_draws)
+            logits += biases.T
+            at = xp.arange(len(block))
+            predicted = self.prediction[block]
+            kept = logits[at, predicted]  # the logit of the unperturbed prediction, (rows, draws)
+            logits[at, predicted] = -xp.inf
+            rival = logits.max(axis=1)  # the best other logit: a max over classes is faster than an argmax
+            flipped_block = rival > kept
+            ties = xp.nonzero(rival == kept)  # argmax takes the first of equal logits
+            if len(ties[0]):
+                first = (logits[ties[0], :, ties[1]] == kept[ties][:, None]).argmax(axis=1)
+                flipped_block[ties] = first < predicted[ties[0]]
+            flipped[start : start + self.BLOCK] = flipped_block
+        return flipped
+
+    def disagreement(self, kernels, biases, reach_kernel, reach_bias):
+        """Return rho of each draw: the fraction of rows whose prediction it changes (float64)."""
+        rows = self.xp.nonzero(self.flip_candidates(reach_kernel, reach_bias))[0]
+        return self.xp.count_nonzero(self.flips(rows, kernels, biases), axis=0) / self.size
+
+
+def _reach(noise, sigma, dim, n_classes, xp):
+    """Return the largest change a draw of this chunk makes to a kernel column difference and to a bias
+    difference: (max_t,c,c' |dW_c - dW_c'|, max_t,c,c' |db_c - db_c'|)."""
+    deltas = sigma * noise.astype(xp.float64)
+    delta_kernels = deltas[:, : dim * n_classes].reshape(len(noise), dim, n_classes)
+    gram = delta_kernels.transpose(0, 2, 1) @ delta_kernels
+    squares = xp.diagonal(gram, axis1=1, axis2=2)
+    reach_kernel = xp.sqrt(xp.maximum(squares[:, :, None] + squares[:, None, :] - 2 * gram, 0).max())
+    delta_biases = deltas[:, dim * n_classes :]
+    return reach_kernel, (delta_biases.max(axis=1) - delta_biases.min(axis=1)).max()
+
+
+def _chunk_effects(ldm, pool, sample, kernels, biases, reach_kernel, reach_bias, xp):
+    """Return (lowered, rows, running) for a chunk of draws applied to ``ldm`` one after another:
+    lowered[t] says draw t lowers some LDM, and after the first t draws ``ldm[rows]`` is
+    ``minimum(ldm[rows], running[:, t - 1])``; the other pool samples cannot be lowered in this chunk.
+    Only rows that can change the result are evaluated: those within the chunk's reach and, in the pool,
+    those whose LDM is above the chunk's smallest rho; the sampling set only when such pool rows exist."""
+    n_draws = len(kernels)
+    rows = xp.nonzero(pool.flip_candidates(reach_kernel, reach_bias) & (ldm > 0))[0]
+    if len(rows) == 0:
+        return xp.zeros(n_draws, dtype=bool), rows, None
+    rho = sample.disagreement(kernels, biases, reach_kernel, reach_bias)
+    rows = rows[ldm[rows] > rho.min()]  # a draw with rho cannot lower an LDM at or below rho
+    bound = xp.where(pool.flips(rows, kernels, biases), rho, xp.inf)  # what draw t offers row i
+    running = bound.copy()  # running[:, t] = min of bound[:, :t + 1], by doubling shifts
+    shift = 1
+    while shift < n_draws:
+        running[:, shift:] = xp.minimum(running[:, shift:], running[:, :-shift])
+        shift *= 2
+    before = xp.minimum(ldm[rows, None], xp.concatenate([xp.full((len(rows), 1), xp.inf), running[:, :-1]], axis=1))
+    return (bound < before).any(axis=0), rows, running
 
 
 def seeding_weights(sorted_ldm, n_query, xp=np):
@@ -99,13 +215,18 @@ def seeding_weights(sorted_ldm, n_query, xp=np):
     return xp.minimum(gamma, 1.0)
 
 
-def ldm_seeding(ldm, features, n_query, *, rng, xp=None):
+def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
     """Return ``n_query`` distinct pool positions (NumPy int64 array, in the order chosen) by LDM-S.
 
     The smallest LDM is taken first; each next sample is drawn with probability proportional to
     (gamma_i * D_i)^2, D_i being its cosine distance to the nearest sample chosen so far (a weighted
-    k-means++). Distance rows are computed only for chosen samples, so memory stays O(n_pool). If
-    every remaining weight is 0, the rest are the smallest-LDM samples not chosen yet.
+    k-means++). If every remaining weight is 0, the rest are the smallest-LDM samples not chosen yet.
+
+    No pool x pool matrix is built: D is brought up to date for ``refresh`` chosen samples at a time,
+    with one matrix product. In between, a sample is proposed from the weights of the last update (a
+    cumulative sum and a binary search) and accepted with probability (D_now / D_then)^2, D_now taking
+    the samples chosen since into account: rejection sampling, so each pick follows the spec's
+    distribution exactly. Samples with gamma = 0 can never be drawn and are left out from the start.
     """
     xp = xp or array_module()
     rng = np.random.default_rng(rng)
@@ -114,47 +235,75 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None):
     if not 0 < n_query < n_pool:
         raise ValueError(f"n_query must be in 1..{n_pool - 1} for a pool of {n_pool}, got {n_query}")
     order = xp.argsort(ldm, kind="stable")
-    gamma = xp.empty(n_pool, dtype=xp.float64)
-    gamma[order] = seeding_weights(ldm[order], n_query, xp)
+    gamma_sorted = seeding_weights(ldm[order], n_query, xp)
+    drawable = order[gamma_sorted > 0]  # positions that can be drawn, by ascending LDM
+    gamma = gamma_sorted[gamma_sorted > 0]
+    unit = xp.asarray(features, dtype=xp.float32)[drawable]  # a copy, normalised in place
+    unit /= xp.maximum(xp.sqrt(xp.einsum("ij,ij->i", unit, unit)), xp.finfo(xp.float32).tiny)[:, None]
 
-    features = xp.asarray(features, dtype=xp.float32)
-    norms = xp.linalg.norm(features, axis=1, keepdims=True)
-    unit = features / xp.maximum(norms, xp.finfo(xp.float32).tiny)  # a zero vector stays zero
+    def floored(distance):
+        return xp.where(distance < DISTANCE_FLOOR, 0, distance)
 
-    def distances_to(position):
-        distance = 1.0 - unit @ unit[position]
-        return xp.where(distance < DISTANCE_FLOOR, 0.0, distance).astype(xp.float64)
+    def update(nearest, centres):
+        """D brought up to date with ``centres``: one matrix product over all samples."""
+        distance = 1.0 - unit @ unit[centres].T
+        distance[centres, xp.arange(len(centres))] = 0  # also for a zero vector, undefined otherwise
+        return xp.minimum(nearest, floored(distance).min(axis=1))
 
-    first = int(order[0])
-    chosen, chosen_set = [first], {first}
-    nearest = distances_to(first)
+    def distance_now(index, then, centres):
+        """D of one sample, taking ``centres`` into account as well."""
+        if not centres:
+            return then
+        distance = floored(1.0 - unit[centres] @ unit[index])
+        return 0.0 if index in centres else min(then, float(distance.min()))
+
+    nearest = update(xp.full(len(unit), xp.inf, dtype=xp.float32), [0])  # the smallest LDM, drawable[0], first
+    chosen, pending, rejections = [0], [], 0
+    cumulative = xp.cumsum((gamma * nearest) ** 2)
     with tqdm(total=n_query, initial=1, desc="LDM-S seeding", leave=False) as progress:
         while len(chosen) < n_query:
-            cumulative = xp.cumsum((gamma * nearest) ** 2)
+            if pending and (len(pending) >= refresh or rejections >= refresh or float(cumulative[-1]) == 0):
+                nearest = update(nearest, pending)
+                cumulative = xp.cumsum((gamma * nearest) ** 2)
+                pending, rejections = [], 0
             total = float(cumulative[-1])
             if total == 0:
-                rest = [int(i) for i in to_numpy(order) if int(i) not in chosen_set]
-                chosen += rest[: n_query - len(chosen)]
                 break
-            position = int(xp.searchsorted(cumulative, rng.random() * total, side="right"))
-            if position in chosen_set:
-                continue  # redraw, as the spec says (a chosen sample has weight 0, so this is rare)
-            chosen.append(position)
-            chosen_set.add(position)
-            nearest = xp.minimum(nearest, distances_to(position))
-            progress.update(1)
-    return np.asarray(chosen, dtype=np.int64)
+            index = int(xp.searchsorted(cumulative, rng.random() * total, side="right"))
+            then = float(nearest[index])
+            now = distance_now(index, then, pending)
+            if rng.random() * then**2 < now**2:  # a chosen sample has D_now = 0: never taken twice
+                chosen.append(index)
+                pending.append(index)
+                progress.update(1)
+            else:
+                rejections += 1
+    picked = to_numpy(drawable)[chosen].tolist()
+    if len(picked) < n_query:  # every remaining weight is 0: the smallest LDM not chosen yet
+        taken = set(picked)
+        picked += [i for i in to_numpy(order).tolist() if i not in taken][: n_query - len(picked)]
+    return np.asarray(picked, dtype=np.int64)
 
 
-def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None):
+def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None, timings=None):
     """Return the positions into ``X_pool`` (NumPy int64 array) of the ``n_query`` samples LDM-S picks.
 
     The model is asked once for the penultimate features of pool and sampling set and for the
-    weights of its last Dense layer; everything after that is array maths.
+    weights of its last Dense layer; everything after that is array maths. The perturbations and the
+    seeding draw from two independent streams spawned from ``rng``. If ``timings`` is a dict, the
+    seconds spent in 'features', 'estimation' and 'seeding' are added to it.
     """
     import models  # Keras is needed only here, not by the array maths above
 
-    rng = np.random.default_rng(rng)
+    noise_rng, seeding_rng = np.random.default_rng(rng).spawn(2)
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     (features_pool, features_sample), kernel, bias = models.features_and_head(model, X_pool, X_sample)
-    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=rng, xp=xp)
-    return ldm_seeding(ldm, features_pool, n_query, rng=rng, xp=xp)
+    extracted = time.perf_counter()
+    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp)
+    estimated = time.perf_counter()
+    picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp)
+    for part, seconds in (("features", extracted - started), ("estimation", estimated - extracted),
+                          ("seeding", time.perf_counter() - estimated)):
+        timings[part] = timings.get(part, 0.0) + seconds
+    return picked

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from ldm import SIGMAS, estimate_ldm, ldm_seeding, seeding_weights
-from reference import literal_ldm
+from ldm import SIGMAS, estimate_ldm, ldm_draws, ldm_seeding, seeding_weights
+from reference import literal_ldm, literal_seeding
 
 
 def clustered_problem(seed, n_pool=300, n_sample=300, dim=16, n_classes=4):
@@ -26,17 +26,28 @@ def test_sigma_grid_is_the_spec_grid():
     assert np.allclose(np.log10(SIGMAS), -5 + 0.1 * np.arange(51))
 
 
-def test_estimator_matches_the_literal_spec_and_consumes_the_same_draws():
+def total_draws(*args, **kwargs):
+    """The number of perturbation draws the estimator used, and its final values."""
+    *_, (levels, draws, ldm) = ldm_draws(*args, **kwargs)
+    return draws, ldm
+
+
+@pytest.mark.parametrize("max_chunk", [1, 7, 64, 256])
+def test_estimator_matches_the_literal_spec_for_any_chunk_size(max_chunk):
     pool, sample, kernel, bias = clustered_problem(0)
-    rng_fast, rng_literal = np.random.default_rng(7), np.random.default_rng(7)
-    ldm = estimate_ldm(pool, sample, kernel, bias, rng=rng_fast)
-    expected, history = literal_ldm(pool, sample, kernel, bias, rng_literal)
+    ldm = estimate_ldm(pool, sample, kernel, bias, rng=7, max_chunk=max_chunk)
+    expected, history = literal_ldm(pool, sample, kernel, bias, np.random.default_rng(7))
     assert ldm.dtype == np.float32 and ldm.shape == (len(pool),)
     np.testing.assert_array_equal(ldm, expected)
-    assert rng_fast.random() == rng_literal.random()  # the same number of draws was taken
+    draws, _ = total_draws(pool, sample, kernel, bias, rng=7, max_chunk=max_chunk)
+    assert draws == sum(len(flags) for flags in history)
     assert len(np.unique(ldm)) > 10  # the problem is not trivial: many different LDM values
-    # the spec's stop rule, draw by draw: every sigma ends on exactly stop_cond draws that lowered
-    # nothing, and no earlier run of stop_cond such draws happened
+
+
+def test_the_literal_oracle_follows_the_stop_rule():
+    pool, sample, kernel, bias = clustered_problem(0)
+    _, history = literal_ldm(pool, sample, kernel, bias, np.random.default_rng(7))
+    # every sigma ends on exactly stop_cond draws that lowered nothing, after no earlier such run
     for flags in history:
         assert flags[-10:] == [False] * 10
         runs = "".join("x" if lowered else "." for lowered in flags[:-10])
@@ -49,12 +60,11 @@ def test_a_sample_that_never_flips_keeps_1_and_each_sigma_takes_exactly_stop_con
     pool = np.abs(rng_data.normal(size=(50, 4))).astype(np.float32) + 5
     kernel = np.array([[1, -1]] * 4, dtype=np.float32)  # class 0 wins by a margin of about 40
     bias = np.zeros(2, dtype=np.float32)
-    rng = np.random.default_rng(3)
-    ldm = estimate_ldm(pool, pool, kernel, bias, rng=rng, stop_cond=7, sigmas=[1e-5, 1e-3, 1e-1])
+    arguments = (pool, pool, kernel, bias)
+    ldm = estimate_ldm(*arguments, rng=3, stop_cond=7, sigmas=[1e-5, 1e-3, 1e-1])
     np.testing.assert_array_equal(ldm, np.ones(50, dtype=np.float32))
-    skipped = np.random.default_rng(3)
-    skipped.standard_normal(3 * 7 * (4 * 2 + 2), dtype=np.float32)  # 3 sigmas x 7 draws
-    assert rng.random() == skipped.random()
+    draws, _ = total_draws(*arguments, rng=3, stop_cond=7, sigmas=[1e-5, 1e-3, 1e-1])
+    assert draws == 3 * 7
 
 
 def test_ldm_is_non_increasing_in_the_number_of_draws():
@@ -139,3 +149,29 @@ def test_second_pick_follows_the_spec_distribution():
     frequency = np.bincount(seconds, minlength=5) / 3000
     assert frequency[0] == 0
     np.testing.assert_allclose(frequency, expected, atol=0.03)
+
+
+def test_seeding_chooses_each_sample_as_often_as_the_literal_spec():
+    pool, _, _, _ = clustered_problem(8, n_pool=40, dim=6)
+    ldm = np.random.default_rng(1).integers(0, 40, size=40).astype(np.float32) / 40
+    seeds = range(400)
+    fast = np.zeros(40)
+    literal = np.zeros(40)
+    for seed in seeds:
+        fast[ldm_seeding(ldm, pool, 6, rng=seed)] += 1
+        literal[literal_seeding(ldm, pool, 6, np.random.default_rng(10_000 + seed))] += 1
+    fast, literal = fast / len(seeds), literal / len(seeds)
+    assert fast.sum() == pytest.approx(6) and literal.sum() == pytest.approx(6)
+    assert fast[np.argmin(ldm)] == literal[np.argmin(ldm)] == 1
+    # each frequency is a mean of 400 Bernoulli draws: the two agree within 4 standard errors
+    standard_error = np.sqrt((fast * (1 - fast) + literal * (1 - literal)) / len(seeds)) + 1e-9
+    assert np.all(np.abs(fast - literal) <= 4 * standard_error + 0.01)
+    assert np.corrcoef(fast, literal)[0, 1] > 0.9
+
+
+def test_seeding_does_not_loop_on_zero_feature_vectors():
+    features = np.zeros((10, 4), dtype=np.float32)
+    features[:3] = np.eye(4, dtype=np.float32)[:3]
+    ldm = np.linspace(0, 0.9, 10)
+    chosen = ldm_seeding(ldm, features, 6, rng=0)
+    assert len(set(chosen.tolist())) == 6 and chosen[0] == 0

@@ -1,0 +1,139 @@
+"""Benchmark of the LDM-S query: the literal spec (tests/reference.py) against ldm.py.
+
+    python3 bench/bench_ldms.py                      # all settings, 3 runs each (about 25 minutes on 2 cores)
+    python3 bench/bench_ldms.py --settings mnist cifar10 --runs 1
+
+Prints a Markdown table: draws of the estimator, seconds of the literal and the fast estimator and
+seeding (median of the runs), speedups, and the peak memory the fast side allocates (tracemalloc,
+inputs excluded). The literal side is skipped where it would not fit in memory or time; the table says
+what it would need (its time per draw, measured on a few hundred draws, times the fast side's draws).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from ldm import array_module, ldm_draws, ldm_seeding, to_numpy  # noqa: E402
+from problems import synthetic_problem  # noqa: E402
+from reference import literal_ldm, literal_seeding  # noqa: E402
+
+SETTINGS = {  # name: pool, sampling set, feature dim, classes, queries
+    "mnist": (2_000, 2_000, 128, 10, 20),
+    "cifar10": (4_000, 4_000, 512, 10, 400),
+    "large": (100_000, 10_000, 512, 10, 1_000),
+    "huge": (1_000_000, 10_000, 512, 10, 1_000),
+}
+LITERAL_ESTIMATOR_LIMIT = 20_000  # pool + sampling rows; above it the literal estimator is only timed per draw
+LITERAL_SEEDING_LIMIT = 10_000  # pool rows; above it the n x n matrix does not fit
+HUGE_ESTIMATOR_SECONDS = 120
+
+
+def measured(function, runs):
+    """Return (median seconds, peak MiB allocated during the first run, result of the last run)."""
+    times, peak = [], None
+    for run in range(runs):
+        if run == 0:
+            tracemalloc.start()
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+        if run == 0:
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return statistics.median(times), peak, result
+
+
+def fast_estimator(problem, seed, deadline=None):
+    """Return (draws, ldm as NumPy, finished) of ldm.py's estimator, stopped at ``deadline`` if given."""
+    draws, ldm, finished = 0, None, True
+    for _, draws, ldm in ldm_draws(*problem, rng=seed):
+        if deadline is not None and time.perf_counter() > deadline:
+            finished = False
+            break
+    return draws, to_numpy(ldm).astype(np.float32), finished
+
+
+def bench_setting(name, runs, xp_name):
+    n_pool, n_sample, dim, n_classes, n_query = SETTINGS[name]
+    problem = synthetic_problem(n_pool, n_sample, dim, n_classes, seed=0)
+    row = {"setting": name, "shape": f"{n_pool:,} / {n_sample:,} / {dim} / {n_classes} / {n_query:,}"}
+    if name == "huge":
+        started = time.perf_counter()
+        draws, ldm, finished = fast_estimator(problem, 0, deadline=started + HUGE_ESTIMATOR_SECONDS)
+        seconds = time.perf_counter() - started
+        row["draws"] = f"{draws:,}" + ("" if finished else f" after {seconds:.0f} s")
+        row["fast_estimator"] = f"{seconds:.1f} s ({1000 * seconds / draws:.1f} ms/draw)"
+        row["fast_estimator_mem"] = "-"
+        fast_seconds = None
+    else:
+        fast_seconds, peak, (draws, ldm, _) = measured(lambda: fast_estimator(problem, 0), runs)
+        row["draws"] = f"{draws:,}"
+        row["fast_estimator"] = f"{fast_seconds:.2f} s"
+        row["fast_estimator_mem"] = f"{peak:.0f} MiB"
+    if n_pool + n_sample <= LITERAL_ESTIMATOR_LIMIT and fast_seconds is not None:
+        literal_seconds, _, (literal_ldm_values, _) = measured(
+            lambda: literal_ldm(*problem, np.random.default_rng(0)), runs)
+        assert np.array_equal(literal_ldm_values, ldm), "the fast estimator must equal the literal one"
+        row["literal_estimator"] = f"{literal_seconds:.2f} s"
+        row["estimator_speedup"] = f"{literal_seconds / fast_seconds:.1f}x"
+    else:
+        sample_draws = 200
+        started = time.perf_counter()
+        literal_ldm(*problem, np.random.default_rng(0), max_draws=sample_draws)
+        per_draw = (time.perf_counter() - started) / sample_draws
+        estimate = per_draw * draws
+        row["literal_estimator"] = f"skipped: {1000 * per_draw:.0f} ms/draw, ~{estimate / 60:.0f} min for {draws:,} draws"
+        row["estimator_speedup"] = (f"~{estimate / fast_seconds:.0f}x (est.)" if fast_seconds
+                                    else f"~{per_draw * 1000 / (1000 * seconds / draws):.1f}x per draw")
+
+    seed_features = problem[0]
+    fast_seeding_seconds, peak, picked = measured(
+        lambda: ldm_seeding(ldm, seed_features, n_query, rng=1), runs)
+    assert len(set(picked.tolist())) == n_query
+    row["fast_seeding"] = f"{fast_seeding_seconds:.2f} s"
+    row["fast_seeding_mem"] = f"{peak:.0f} MiB"
+    if n_pool <= LITERAL_SEEDING_LIMIT:
+        literal_seconds, literal_peak, _ = measured(
+            lambda: literal_seeding(ldm, seed_features, n_query, np.random.default_rng(1)), runs)
+        row["literal_seeding"] = f"{literal_seconds:.2f} s ({literal_peak:.0f} MiB)"
+        row["seeding_speedup"] = f"{literal_seconds / fast_seeding_seconds:.0f}x"
+    else:
+        row["literal_seeding"] = f"skipped: the distance matrix needs {8 * n_pool**2 / 2**30:,.0f} GiB"
+        row["seeding_speedup"] = "-"
+    print(f"done {name}: {row}", file=sys.stderr, flush=True)
+    return row
+
+
+COLUMNS = [("setting", "setting"), ("shape", "pool / S / dim / classes / queries"), ("draws", "draws"),
+           ("literal_estimator", "literal estimator"), ("fast_estimator", "fast estimator"),
+           ("estimator_speedup", "speedup"), ("fast_estimator_mem", "fast estimator peak"),
+           ("literal_seeding", "literal seeding (peak)"), ("fast_seeding", "fast seeding"),
+           ("seeding_speedup", "speedup"), ("fast_seeding_mem", "fast seeding peak")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (the median is shown)")
+    args = parser.parse_args()
+    xp = array_module()
+    print(f"array module: {xp.__name__}; {os.cpu_count()} CPUs; numpy {np.__version__}", file=sys.stderr)
+    rows = [bench_setting(name, args.runs, xp.__name__) for name in args.settings]
+    print("| " + " | ".join(title for _, title in COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for row in rows:
+        print("| " + " | ".join(row.get(key, "-") for key, _ in COLUMNS) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
