@@ -16,8 +16,9 @@ import keras
 import tensorflow as tf
 from tqdm.keras import TqdmCallback
 
+from checkpoint import load_state, save_state
 from data import DATASETS, initial_split, load_dataset
-from errors import UserError
+from errors import TrainingDiverged, UserError
 from ldm import SIGMAS, array_module, query_ldms
 
 DEFAULTS = {  # SPEC section 5, faithful
@@ -43,7 +44,11 @@ def build_parser(dataset):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for flag, default in DEFAULTS[dataset].items():
         parser.add_argument(f"--{flag}", type=type(default), default=default, help=HELP[flag])
-    parser.add_argument("--nRep", type=int, default=5, help="repetitions r = 0 .. nRep-1 (each seeded with r)")
+    parser.add_argument("--nRep", type=int, default=5, help="repetitions r = 0 .. nRep-1")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="repetition r uses seed + r for its split, pools, model and LDM (0 = the original's split)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start every repetition over instead of resuming from its saved state")
     parser.add_argument("--data-dir", default=os.environ.get("LDMS_DATA_DIR"),
                         help="read the dataset files from this folder instead of downloading (env LDMS_DATA_DIR)")
     parser.add_argument("--out", default="results", help="results root folder")
@@ -59,6 +64,9 @@ def check_counts(args):
             raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.nStep < 0:
         raise UserError(f"--nStep must be 0 or more, got {args.nStep}")
+    if not 0 <= args.seed < 2**32 - args.nRep:
+        raise UserError(f"--seed must be in 0..{2**32 - 1 - args.nRep} (seed + repetition is a NumPy seed), "
+                        f"got {args.seed}")
     if args.nQuery >= args.nPool:
         raise UserError(f"--nQuery must be smaller than --nPool ({args.nPool}): the seeding needs the "
                         f"(nQuery+1)-th smallest LDM, got {args.nQuery}")
@@ -74,9 +82,9 @@ def check_against_data(args, n_train, n_classes):
     if args.nSample > n_train:
         raise UserError(f"--nSample must be at most the training set size {n_train}, got {args.nSample}")
     unlabeled = n_train - args.nInit - args.nValid
-    if args.nStep * args.nQuery > unlabeled or (args.nStep and args.nPool > unlabeled):
-        raise UserError(f"--nStep x --nQuery ({args.nStep * args.nQuery}) and --nPool ({args.nPool}) must fit "
-                        f"in the {unlabeled} unlabeled training samples")
+    if args.nStep * args.nQuery >= unlabeled:
+        raise UserError(f"--nStep x --nQuery ({args.nStep * args.nQuery}) must be smaller than the {unlabeled} "
+                        "unlabeled training samples (training set - nInit - nValid)")
 
 
 def results_folder(args):
@@ -126,10 +134,15 @@ def train_and_test(args, train, test, labeled, valid, n_classes, timings):
                                               restore_best_weights=True)  # never stops early: only keeps the best
     validation = ValidationTimer()
     started = time.perf_counter()
-    model.fit(X[labeled], y[labeled], batch_size=args.nBatch, epochs=args.nEpoch, verbose=0,
-              validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
-              callbacks=[keep_best, validation, TqdmCallback(verbose=0, leave=False, desc="epochs")])
+    history = model.fit(X[labeled], y[labeled], batch_size=args.nBatch, epochs=args.nEpoch, verbose=0,
+                        validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
+                        callbacks=[keep_best, validation, keras.callbacks.TerminateOnNaN(),
+                                   TqdmCallback(verbose=0, leave=False, desc="epochs")])
     fitted = time.perf_counter()
+    losses = history.history["loss"]
+    if not np.all(np.isfinite(losses)):
+        raise TrainingDiverged(f"training diverged (loss {losses[-1]} at epoch {len(losses)} with {len(labeled)} "
+                               "labeled samples): this step was not written; lower the learning rate or check the data")
     _, accuracy = model.evaluate(X_test, y_test, batch_size=models.FEATURE_BATCH, verbose=0)
     timings.update(training=fitted - started - validation.seconds, validation=validation.seconds,
                    test=time.perf_counter() - fitted)
@@ -147,28 +160,61 @@ def step_line(rep, step, args, n_labeled, accuracy, timings):
             f"seeding {seconds['seeding']:.1f}s)")
 
 
+RESUME_SETTINGS = ("dataset", "network", "nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nStep",
+                   "nSample", "seed")  # what a saved state must agree on with the command that resumes it
+
+
+def step_seed(seed, step):
+    """Return the Keras seed of one step: a resumed repetition trains exactly as an uninterrupted one."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def resume_or_start(args, rep, train, n_classes, state_path):
+    """Return (accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng) to go on with: the saved
+    state of repetition ``rep`` if there is one (and not --fresh), else its initial split."""
+    settings = {name: getattr(args, name) for name in RESUME_SETTINGS}
+    state = None if args.fresh else load_state(state_path)
+    if state is None:
+        protocol_rng = np.random.RandomState(args.seed + rep)  # replays the original's global-generator draws
+        split = initial_split(train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
+        return ([], *split, protocol_rng)
+    differences = [f"--{name} {state['settings'].get(name)} there, {value} here"
+                   for name, value in settings.items() if state["settings"].get(name) != value]
+    if differences:
+        raise UserError(f"{state_path} was made with other settings ({'; '.join(differences)}): run the same "
+                        "command to resume it, use another --out, or --fresh to start over")
+    return (state["accuracies"], state["labeled"], state["unlabeled"], state["valid"], state["sampling_set"],
+            state["protocol_rng"])
+
+
 def run_repetition(args, rep, train, test, n_classes, folder):
-    """Run repetition ``rep`` (0-based, seeded with rep); return (test accuracies, final labeled
-    indices, validation indices)."""
-    protocol_rng = np.random.RandomState(rep)  # replays the original's global-generator draws
-    query_rng = np.random.default_rng(rep)  # perturbations and seeding
-    keras.utils.set_random_seed(rep)  # model initialisation and training order
-    labeled, unlabeled, valid, sampling_set = initial_split(
-        train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
-    path = folder / f"test_accs_{rep + 1:03d}.txt"
-    accuracies = []
-    for step in range(args.nStep + 1):
+    """Run repetition ``rep`` (0-based, seeded with seed + rep) from its last completed step; return
+    (test accuracies, final labeled indices, validation indices). After every step the results file
+    and the state are rewritten atomically."""
+    seed = args.seed + rep
+    results_path, state_path = folder / f"test_accs_{rep + 1:03d}.txt", folder / f"state_{rep + 1:03d}.npz"
+    accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng = resume_or_start(
+        args, rep, train, n_classes, state_path)
+    if len(accuracies) == args.nStep + 1:
+        print(f"rep {rep + 1}/{args.nRep} already finished ({results_path}): skipped", flush=True)
+        return accuracies, labeled, valid
+    if accuracies:
+        print(f"rep {rep + 1}/{args.nRep} resumes after step {len(accuracies) - 1} from {state_path}", flush=True)
+    for step in range(len(accuracies), args.nStep + 1):
         timings, n_labeled = {}, len(labeled)
+        keras.utils.set_random_seed(step_seed(seed, step))  # model initialisation and training order
         model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes, timings)
-        accuracies.append(accuracy)
-        write_accuracies(path, accuracies)
+        accuracies = accuracies + [accuracy]
         if step < args.nStep:
             protocol_rng.shuffle(unlabeled)
             pool = unlabeled[: args.nPool]
-            picked = query_ldms(model, train[0][pool], train[0][sampling_set], args.nQuery, rng=query_rng,
-                                timings=timings)
+            picked = query_ldms(model, train[0][pool], train[0][sampling_set], args.nQuery,
+                                rng=np.random.default_rng([seed, step]), timings=timings)
             labeled = np.concatenate([labeled, pool[picked]])
             unlabeled = np.setdiff1d(unlabeled, labeled)
+        write_accuracies(results_path, accuracies)
+        save_state(state_path, {name: getattr(args, name) for name in RESUME_SETTINGS}, accuracies, labeled,
+                   unlabeled, valid, sampling_set, protocol_rng)
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
         keras.backend.clear_session(free_memory=True)
     return accuracies, labeled, valid
@@ -180,7 +226,8 @@ def describe_run(args, n_train, n_test):
     settings = " ".join(f"--{k}={v}" for k, v in vars(args).items())
     return [
         f"LDM-S {args.dataset}: {settings}",
-        f"train {n_train} / test {n_test} images; repetition r seeds split, pools, model and LDM with r",
+        f"train {n_train} / test {n_test} images; repetition r seeds its split, pools, models and LDM with "
+        f"seed + r = {args.seed}..{args.seed + args.nRep - 1}; TensorFlow op determinism on",
         f"LDM: {len(SIGMAS)} sigmas {SIGMAS[0]:g}..{SIGMAS[-1]:g}, stop after 10 draws without decrease; "
         f"array module {array_module().__name__}",
         f"python {platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}, "
@@ -192,6 +239,7 @@ def run(args):
     """Run every repetition of the experiment described by ``args``; results go under args.out."""
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)  # leave GPU memory for CuPy's LDM maths
+    tf.config.experimental.enable_op_determinism()  # same seed, same machine: same results
     check_counts(args)
     args.network = models.canonical_network(args.network)
     train, test, n_classes = load_dataset(args.dataset, args.data_dir)
@@ -211,6 +259,9 @@ def main(dataset, argv=None):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: results of completed steps are on disk", file=sys.stderr)
         return 130

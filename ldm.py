@@ -43,6 +43,12 @@ def _load_array_module(choice):
     return np
 
 
+def _require_finite(xp, **arrays):
+    for name, array in arrays.items():
+        if not bool(xp.isfinite(array).all()):
+            raise ValueError(f"{name} contains NaN or infinite values (has the model diverged?)")
+
+
 def to_numpy(array):
     """Return a NumPy copy of a NumPy or CuPy array."""
     return array.get() if hasattr(array, "get") else np.asarray(array)
@@ -81,6 +87,7 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
     dim, n_classes = kernel.shape
     pool = _Rows(features_pool, kernel, bias, xp)
     sample = _Rows(features_sample, kernel, bias, xp)
+    _require_finite(xp, features_pool=pool.features, features_sample=sample.features, kernel=kernel, bias=bias)
     ldm = xp.ones(pool.size, dtype=xp.float64)
     spare = np.empty((0, dim * n_classes + n_classes), dtype=np.float32)  # drawn, not used yet
     draws = 0
@@ -239,6 +246,7 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
     drawable = order[gamma_sorted > 0]  # positions that can be drawn, by ascending LDM
     gamma = gamma_sorted[gamma_sorted > 0]
     unit = xp.asarray(features, dtype=xp.float32)[drawable]  # a copy, normalised in place
+    _require_finite(xp, ldm=ldm, features=unit)
     unit /= xp.maximum(xp.sqrt(xp.einsum("ij,ij->i", unit, unit)), xp.finfo(xp.float32).tiny)[:, None]
 
     def floored(distance):

@@ -175,3 +175,32 @@ def test_seeding_does_not_loop_on_zero_feature_vectors():
     ldm = np.linspace(0, 0.9, 10)
     chosen = ldm_seeding(ldm, features, 6, rng=0)
     assert len(set(chosen.tolist())) == 6 and chosen[0] == 0
+
+
+def test_degenerate_ldm_values_still_give_a_selection():
+    features = np.random.default_rng(0).uniform(size=(50, 8)).astype(np.float32)
+    for ldm in (np.full(50, 0.3), np.zeros(50), np.ones(50)):  # all equal, all zero, a model that never flips
+        chosen = ldm_seeding(ldm, features, 10, rng=0)
+        assert len(set(chosen.tolist())) == 10 and chosen[0] == 0  # ties: the first smallest
+
+
+def test_a_pool_of_identical_images():
+    features = np.tile(np.array([[0.5, 0, 2, 1]], dtype=np.float32), (30, 1))
+    pool, sample = features, features[:10]
+    kernel = np.array([[1, 0], [0, 1], [1, -1], [0, 0]], dtype=np.float32)
+    ldm = estimate_ldm(pool, sample, kernel, np.zeros(2, dtype=np.float32), rng=0)
+    assert len(np.unique(ldm)) == 1  # identical samples flip together
+    chosen = ldm_seeding(ldm, features, 5, rng=0)
+    np.testing.assert_array_equal(chosen, [0, 1, 2, 3, 4])  # all at distance 0: the smallest LDM, in order
+
+
+@pytest.mark.parametrize("where", ["pool", "sample", "seeding"])
+def test_nan_features_are_a_clear_error(where):
+    pool, sample, kernel, bias = clustered_problem(0, n_pool=30, n_sample=30)
+    broken = {"pool": pool, "sample": sample, "seeding": pool}[where]
+    broken[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        if where == "seeding":
+            ldm_seeding(np.linspace(0, 1, 30), pool, 5, rng=0)
+        else:
+            estimate_ldm(pool, sample, kernel, bias, rng=0)

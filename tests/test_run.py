@@ -33,7 +33,7 @@ def test_mnist_end_to_end(tmp_path, shared_data):
     logged = [line for line in result.stdout.splitlines() if line.startswith("rep 1/1 step")]
     assert [int(line.split("| labeled ")[1].split()[0]) for line in logged] == [20, 30, 40]
     assert "--nQuery=10" in result.stdout and "array module numpy" in result.stdout  # settings are printed
-    assert sorted(p.name for p in (tmp_path / "mnist_SCNN").iterdir()) == ["test_accs_001.txt"]
+    assert sorted(p.name for p in (tmp_path / "mnist_SCNN").iterdir()) == ["state_001.npz", "test_accs_001.txt"]
 
 
 def test_the_labeled_set_grows_by_nquery_without_repeats(tmp_path, shared_data):

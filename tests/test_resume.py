@@ -1,0 +1,107 @@
+"""Runs that survive: resume after SIGKILL, reproducible seeds, and clear errors for bad input."""
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from checkpoint import load_state
+from conftest import ROOT
+from test_run import TINY, read_accuracies, run_script
+
+RESUMABLE = TINY + ["--nStep", "4"]
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
+    command = [sys.executable, str(ROOT / "run_mnist.py"), *RESUMABLE, "--data-dir", str(shared_data),
+               "--out", str(tmp_path)]
+    results = tmp_path / "mnist_SCNN" / "test_accs_001.txt"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # in the middle of step 2: training or querying
+    process.wait()
+    before = results.read_text().splitlines()
+    assert 2 <= len(before) < 5
+
+    resumed = run_script("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumes after step {len(before) - 1}" in resumed.stdout
+    after = results.read_text().splitlines()
+    assert len(after) == 5 and after[: len(before)] == before
+    state = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")
+    assert len(state["labeled"]) == 20 + 4 * 10 and len(np.unique(state["labeled"])) == 60
+    assert not set(state["labeled"].tolist()) & set(state["unlabeled"].tolist())
+
+    again = run_script("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
+    assert again.returncode == 0 and "already finished" in again.stdout
+    assert results.read_text().splitlines() == after
+
+
+def test_the_same_seed_gives_the_same_results_and_another_seed_others(tmp_path, shared_data):
+    flags = TINY + ["--nStep", "1", "--data-dir", shared_data]
+    for out, seed in (("a", 0), ("b", 0), ("c", 5)):
+        result = run_script("run_mnist.py", *flags, "--seed", seed, "--out", tmp_path / out)
+        assert result.returncode == 0, result.stderr[-3000:]
+    files = [(tmp_path / out / "mnist_SCNN" / "test_accs_001.txt").read_text() for out in "abc"]
+    assert files[0] == files[1]
+    assert files[0] != files[2]
+    states = [load_state(tmp_path / out / "mnist_SCNN" / "state_001.npz") for out in "abc"]
+    np.testing.assert_array_equal(states[0]["labeled"], states[1]["labeled"])
+    assert not np.array_equal(states[0]["labeled"], states[2]["labeled"])
+
+
+def test_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
+    flags = TINY + ["--nStep", "1", "--data-dir", shared_data, "--out", tmp_path]
+    assert run_script("run_mnist.py", *flags).returncode == 0
+    folder = tmp_path / "mnist_SCNN"
+    results = (folder / "test_accs_001.txt").read_text()
+
+    other = run_script("run_mnist.py", *flags, "--nQuery", "12", "--seed", "3")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "state_001.npz was made with other settings" in other.stderr
+    assert "--nQuery 10 there, 12 here" in other.stderr and "--seed 0 there, 3 here" in other.stderr
+
+    state_bytes = (folder / "state_001.npz").read_bytes()
+    (folder / "state_001.npz").write_bytes(state_bytes[: len(state_bytes) // 2])
+    corrupt = run_script("run_mnist.py", *flags)
+    assert corrupt.returncode == 2 and "Traceback" not in corrupt.stderr
+    assert f"{folder / 'state_001.npz'}: corrupt or truncated state file" in corrupt.stderr
+    assert (folder / "state_001.npz").read_bytes() == state_bytes[: len(state_bytes) // 2]  # not overwritten
+
+    fresh = run_script("run_mnist.py", *flags, "--fresh")
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "resumes" not in fresh.stdout and "already finished" not in fresh.stdout
+    assert (folder / "test_accs_001.txt").read_text() == results  # the same seed, the same run
+    assert load_state(folder / "state_001.npz")["accuracies"] == pytest.approx(
+        read_accuracies(folder / "test_accs_001.txt"), abs=5e-6)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--nPool", "0"], "--nPool must be at least 1, got 0"),
+    (["--nBatch", "-3"], "--nBatch must be at least 1, got -3"),
+    (["--nRep", "0"], "--nRep must be at least 1, got 0"),
+    (["--nStep", "-1"], "--nStep must be 0 or more, got -1"),
+    (["--seed", "-1"], "--seed must be in 0.."),
+    (["--nQuery", "200"], "--nQuery must be smaller than --nPool (200)"),
+    (["--nSample", "70000"], "--nSample must be at most the training set size 60000"),
+    (["--nStep", "6000"], "--nStep x --nQuery (60000) must be smaller than the 59880 unlabeled"),
+    (["--network", "VGG"], "unknown network 'VGG'"),
+])
+def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, shared_data, flags, message):
+    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path / "out", *flags)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()[-1]) > 0
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_an_unwritable_results_folder(tmp_path, shared_data):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", blocker / "results")
+    assert result.returncode == 2 and "--out: cannot write results into" in result.stderr
+    assert "Traceback" not in result.stderr
