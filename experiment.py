@@ -3,6 +3,7 @@
 Shared by run_mnist.py and run_cifar10.py, which differ only in their defaults (SPEC section 5).
 """
 import argparse
+import json
 import os
 import platform
 import sys
@@ -19,7 +20,8 @@ from tqdm.keras import TqdmCallback
 from checkpoint import load_state, save_state
 from data import DATASETS, initial_split, load_dataset
 from errors import TrainingDiverged, UserError
-from ldm import SIGMAS, array_module, query_ldms
+from ldm import SIGMAS, array_module
+from strategies import NEEDS, STRATEGIES, get_strategy
 
 DEFAULTS = {  # SPEC section 5, faithful
     "mnist": dict(dataset="mnist", network="SCNN", nBatch=32, nEpoch=50, nValid=5000, nInit=20,
@@ -34,7 +36,7 @@ HELP = {
     "nQuery": "samples queried per step", "nStep": "acquisition steps (nStep+1 models are trained)",
     "nSample": "size of the sampling set S for rho",
 }
-COUNTS = ("nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nSample")  # must be >= 1
+COUNTS = ("nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nSample", "nMC")  # must be >= 1
 
 
 def build_parser(dataset):
@@ -44,6 +46,10 @@ def build_parser(dataset):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for flag, default in DEFAULTS[dataset].items():
         parser.add_argument(f"--{flag}", type=type(default), default=default, help=HELP[flag])
+    parser.add_argument("--strategy", default="ldms",
+                        help=f"query strategy: {', '.join(STRATEGIES)} (results of any but ldms go to "
+                             "{dataset}_{network}_{strategy})")
+    parser.add_argument("--nMC", type=int, default=20, help="dropout passes of the bald strategy")
     parser.add_argument("--nRep", type=int, default=5, help="repetitions r = 0 .. nRep-1")
     parser.add_argument("--seed", type=int, default=0,
                         help="repetition r uses seed + r for its split, pools, model and LDM (0 = the original's split)")
@@ -59,6 +65,7 @@ def check_counts(args):
     """Raise UserError for flag values no experiment can run with (checked before any data is loaded)."""
     if args.dataset not in DATASETS:
         raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")
+    get_strategy(args.strategy)
     for flag in COUNTS + ("nRep",):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
@@ -88,13 +95,14 @@ def check_against_data(args, n_train, n_classes):
 
 
 def results_folder(args):
-    """Return (and create) {out}/{dataset}_{network}; UserError if it cannot be written."""
-    folder = Path(args.out) / f"{args.dataset}_{args.network}"
+    """Return (and create) {out}/{dataset}_{network}, with _{strategy} for any strategy but ldms, holding
+    settings.json (the settings that shape the curves); UserError if it cannot be written."""
+    suffix = "" if args.strategy == "ldms" else f"_{args.strategy}"
+    folder = Path(args.out) / f"{args.dataset}_{args.network}{suffix}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        settings = {name: getattr(args, name) for name in RESUME_SETTINGS}
+        (folder / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     except OSError as error:
         raise UserError(f"--out: cannot write results into {folder} ({error.strerror or error})") from None
     return folder
@@ -149,19 +157,30 @@ def train_and_test(args, train, test, labeled, valid, n_classes, timings):
     return model, float(accuracy)
 
 
+def query(args, model, X, pool, sampling_set, labeled, seed, step, timings):
+    """Return the positions into ``pool`` that the strategy picks: the model is asked once for the arrays
+    the strategy needs, then the strategy works on arrays, with the step's own generator."""
+    started = time.perf_counter()
+    arrays = models.pool_arrays(model, NEEDS[args.strategy], X[pool], X[sampling_set], X[labeled], n_mc=args.nMC)
+    timings["features"] = time.perf_counter() - started
+    arrays.timings = timings
+    started = time.perf_counter()
+    picked = get_strategy(args.strategy)(arrays, args.nQuery, np.random.default_rng([seed, step]))
+    timings["query"] = timings["features"] + time.perf_counter() - started
+    return picked
+
+
 def step_line(rep, step, args, n_labeled, accuracy, timings):
     """Return the one log line of a step: labeled count, test accuracy and where the seconds went."""
-    seconds = {part: timings.get(part, 0.0) for part in ("training", "validation", "test", "features",
-                                                          "estimation", "seeding")}
-    query = seconds["features"] + seconds["estimation"] + seconds["seeding"]
+    parts = " ".join(f"{part} {seconds:.1f}s" for part, seconds in timings.items()
+                     if part not in ("training", "validation", "test", "query"))
     return (f"rep {rep + 1}/{args.nRep} step {step}/{args.nStep} | labeled {n_labeled} | test acc {accuracy:.5f} "
-            f"| train {seconds['training']:.1f}s valid {seconds['validation']:.1f}s test {seconds['test']:.1f}s "
-            f"| query {query:.1f}s (features {seconds['features']:.1f}s ldm {seconds['estimation']:.1f}s "
-            f"seeding {seconds['seeding']:.1f}s)")
+            f"| train {timings['training']:.1f}s valid {timings['validation']:.1f}s test {timings['test']:.1f}s "
+            f"| query {timings.get('query', 0.0):.1f}s" + (f" ({parts})" if parts else ""))
 
 
 RESUME_SETTINGS = ("dataset", "network", "nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nStep",
-                   "nSample", "seed")  # what a saved state must agree on with the command that resumes it
+                   "nSample", "seed", "strategy", "nMC")  # what a saved state must agree on with the command resuming it
 
 
 def step_seed(seed, step):
@@ -208,8 +227,7 @@ def run_repetition(args, rep, train, test, n_classes, folder):
         if step < args.nStep:
             protocol_rng.shuffle(unlabeled)
             pool = unlabeled[: args.nPool]
-            picked = query_ldms(model, train[0][pool], train[0][sampling_set], args.nQuery,
-                                rng=np.random.default_rng([seed, step]), timings=timings)
+            picked = query(args, model, train[0], pool, sampling_set, labeled, seed, step, timings)
             labeled = np.concatenate([labeled, pool[picked]])
             unlabeled = np.setdiff1d(unlabeled, labeled)
         write_accuracies(results_path, accuracies)

@@ -293,25 +293,33 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
     return np.asarray(picked, dtype=np.int64)
 
 
+def select_ldms(features_pool, features_sample, kernel, bias, n_query, *, rng, xp=None, timings=None):
+    """Return the ``n_query`` pool positions (NumPy int64 array) LDM-S picks, from the model's arrays.
+
+    The perturbations and the seeding draw from two independent streams spawned from ``rng``. If
+    ``timings`` is a dict, the seconds spent in 'estimation' and 'seeding' are added to it.
+    """
+    noise_rng, seeding_rng = np.random.default_rng(rng).spawn(2)
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp)
+    estimated = time.perf_counter()
+    picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp)
+    for part, seconds in (("estimation", estimated - started), ("seeding", time.perf_counter() - estimated)):
+        timings[part] = timings.get(part, 0.0) + seconds
+    return picked
+
+
 def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None, timings=None):
     """Return the positions into ``X_pool`` (NumPy int64 array) of the ``n_query`` samples LDM-S picks.
 
     The model is asked once for the penultimate features of pool and sampling set and for the
-    weights of its last Dense layer; everything after that is array maths. The perturbations and the
-    seeding draw from two independent streams spawned from ``rng``. If ``timings`` is a dict, the
-    seconds spent in 'features', 'estimation' and 'seeding' are added to it.
+    weights of its last Dense layer; everything after that is array maths (``select_ldms``).
     """
     import models  # Keras is needed only here, not by the array maths above
 
-    noise_rng, seeding_rng = np.random.default_rng(rng).spawn(2)
     timings = {} if timings is None else timings
     started = time.perf_counter()
     (features_pool, features_sample), kernel, bias = models.features_and_head(model, X_pool, X_sample)
-    extracted = time.perf_counter()
-    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp)
-    estimated = time.perf_counter()
-    picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp)
-    for part, seconds in (("features", extracted - started), ("estimation", estimated - extracted),
-                          ("seeding", time.perf_counter() - estimated)):
-        timings[part] = timings.get(part, 0.0) + seconds
-    return picked
+    timings["features"] = timings.get("features", 0.0) + time.perf_counter() - started
+    return select_ldms(features_pool, features_sample, kernel, bias, n_query, rng=rng, xp=xp, timings=timings)

@@ -77,16 +77,52 @@ def get_model(network, input_shape, n_classes):
     return model
 
 
+def _head(model):
+    """Return the model's last layer with weights, which must be a Dense layer with bias."""
+    head = [layer for layer in model.layers if layer.weights][-1]
+    if not isinstance(head, layers.Dense) or not head.use_bias:
+        raise ValueError(f"LDM needs the last weighted layer to be a Dense layer with bias, got {head.name}")
+    return head
+
+
+def _forward(model, arrays, batch_size):
+    """Return ([penultimate features of each array], [softmax of each array]) from one batched pass."""
+    extractor = keras.Model(model.inputs, [_head(model).input, model.outputs[0]])
+    features, probabilities = extractor.predict(np.concatenate(arrays), batch_size=batch_size, verbose=0)
+    bounds = np.cumsum([len(a) for a in arrays])[:-1]
+    return np.split(features, bounds), np.split(probabilities, bounds)
+
+
 def features_and_head(model, *arrays, batch_size=FEATURE_BATCH):
     """Return ([penultimate features of each array], kernel, bias) of the model's last Dense layer.
 
     The features are that layer's input in inference mode (dropout off), computed in one batched
     forward pass over all arrays together.
     """
-    head = [layer for layer in model.layers if layer.weights][-1]
-    if not isinstance(head, layers.Dense) or not head.use_bias:
-        raise ValueError(f"LDM needs the last weighted layer to be a Dense layer with bias, got {head.name}")
-    extractor = keras.Model(model.inputs, head.input)
-    features = extractor.predict(np.concatenate(arrays), batch_size=batch_size, verbose=0)
-    kernel, bias = head.get_weights()
-    return np.split(features, np.cumsum([len(a) for a in arrays])[:-1]), kernel, bias
+    features, _ = _forward(model, arrays, batch_size)
+    kernel, bias = _head(model).get_weights()
+    return features, kernel, bias
+
+
+def pool_arrays(model, needs, X_pool, X_sample=None, X_labeled=None, n_mc=20, batch_size=FEATURE_BATCH):
+    """Return a strategies.PoolArrays with the fields in ``needs``, asking the model once: one batched
+    inference pass over pool (+ sampling set, + labeled set, where needed), and ``n_mc`` passes over the
+    pool with dropout on for 'mc_probabilities'."""
+    from strategies import PoolArrays
+
+    arrays = PoolArrays(n_pool=len(X_pool))
+    inputs = [X_pool] + [X for X, field in ((X_sample, "features_sample"), (X_labeled, "features_labeled"))
+                         if field in needs]
+    if needs - {"mc_probabilities"}:
+        features, probabilities = _forward(model, inputs, batch_size)
+        arrays.features, arrays.probabilities = features[0], probabilities[0]
+        rest = iter(features[1:])
+        arrays.features_sample = next(rest) if "features_sample" in needs else None
+        arrays.features_labeled = next(rest) if "features_labeled" in needs else None
+        arrays.kernel, arrays.bias = _head(model).get_weights()
+    if "mc_probabilities" in needs:
+        arrays.mc_probabilities = np.stack([
+            np.concatenate([keras.ops.convert_to_numpy(model(X_pool[start : start + batch_size], training=True))
+                            for start in range(0, len(X_pool), batch_size)])
+            for _ in range(n_mc)])
+    return arrays

@@ -90,6 +90,10 @@ def test_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
     (["--nSample", "70000"], "--nSample must be at most the training set size 60000"),
     (["--nStep", "6000"], "--nStep x --nQuery (60000) must be smaller than the 59880 unlabeled"),
     (["--network", "VGG"], "unknown network 'VGG'"),
+    (["--nEpoch", "0"], "--nEpoch must be at least 1"),
+    (["--dataset", "svhn"], "--dataset must be one of mnist, cifar10"),
+    (["--nInit", "5"], "--nInit must be at least the number of classes (10)"),
+    (["--nValid", "60000"], "--nInit + --nValid must be at most the training set size 60000"),
 ])
 def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, shared_data, flags, message):
     result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path / "out", *flags)

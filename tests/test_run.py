@@ -58,21 +58,6 @@ def test_cifar10_kcnn_step_end_to_end(tmp_path, shared_data):
     assert "labeled 90 " in result.stdout
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--nQuery", "200"], "--nQuery must be smaller than --nPool"),
-    (["--nEpoch", "0"], "--nEpoch must be at least 1"),
-    (["--network", "resnet"], "unknown network 'resnet'"),
-    (["--dataset", "svhn"], "--dataset must be one of mnist, cifar10"),
-    (["--nInit", "5"], "--nInit must be at least the number of classes (10)"),
-    (["--nValid", "60000"], "--nInit + --nValid must be at most the training set size 60000"),
-])
-def test_user_mistakes_exit_2_with_one_line(tmp_path, shared_data, flags, message):
-    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path / "out", *flags)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()  # nothing written
-
-
 def test_a_bad_data_dir_exits_2_naming_the_file(tmp_path):
     result = run_script("run_mnist.py", *TINY, "--data-dir", tmp_path, "--out", tmp_path / "out")
     assert result.returncode == 2

@@ -1,0 +1,129 @@
+"""The query strategies on hand-made arrays, without a model (and pool_arrays with one)."""
+import numpy as np
+import pytest
+
+from errors import UserError
+from ldm import estimate_ldm, select_ldms
+from strategies import NEEDS, STRATEGIES, PoolArrays, get_strategy
+
+N_POOL, N_QUERY = 60, 7
+
+
+def make_arrays(seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2, size=(N_POOL, 4))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    features = np.maximum(rng.normal(0.5, 1, size=(N_POOL, 6)), 0).astype(np.float32)
+    return PoolArrays(
+        n_pool=N_POOL, probabilities=probabilities, features=features,
+        features_sample=np.maximum(rng.normal(0.5, 1, size=(40, 6)), 0).astype(np.float32),
+        features_labeled=np.maximum(rng.normal(0.5, 1, size=(8, 6)), 0).astype(np.float32),
+        kernel=rng.normal(size=(6, 4)).astype(np.float32), bias=np.zeros(4, dtype=np.float32),
+        mc_probabilities=rng.dirichlet(np.ones(4), size=(5, N_POOL)))
+
+
+def test_the_registry_has_every_strategy_of_the_comparison():
+    assert list(STRATEGIES) == ["ldms", "ldm", "random", "entropy", "margin", "least_confidence", "coreset",
+                                "badge", "bald"]
+    with pytest.raises(UserError, match="unknown strategy 'bait'.*ldms, ldm, random"):
+        get_strategy("bait")
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_each_strategy_returns_distinct_positions_deterministically(name):
+    strategy = get_strategy(name)
+    first = strategy(make_arrays(), N_QUERY, np.random.default_rng(3))
+    again = strategy(make_arrays(), N_QUERY, np.random.default_rng(3))
+    assert first.dtype == np.int64 and first.shape == (N_QUERY,)
+    assert len(set(first.tolist())) == N_QUERY and first.min() >= 0 and first.max() < N_POOL
+    np.testing.assert_array_equal(first, again)
+
+
+def test_each_strategy_reads_only_what_it_declares():
+    full = make_arrays()
+    for name, needs in NEEDS.items():
+        partial = PoolArrays(n_pool=N_POOL, **{field: getattr(full, field) for field in needs})
+        assert len(get_strategy(name)(partial, N_QUERY, np.random.default_rng(0))) == N_QUERY
+
+
+def test_random_differs_between_seeds_and_covers_the_pool():
+    arrays = make_arrays()
+    counts = np.zeros(N_POOL)
+    for seed in range(300):
+        counts[get_strategy("random")(arrays, N_QUERY, np.random.default_rng(seed))] += 1
+    assert counts.min() > 0 and abs(counts.mean() - 300 * N_QUERY / N_POOL) < 1e-9
+    assert counts.std() < 0.35 * counts.mean()  # roughly uniform (binomial spread is about 0.17)
+
+
+def test_uncertainty_strategies_on_a_hand_made_softmax():
+    probabilities = np.array([[0.97, 0.01, 0.01, 0.01],  # confident
+                              [0.25, 0.25, 0.25, 0.25],  # uniform: highest entropy, smallest confidence
+                              [0.49, 0.48, 0.02, 0.01],  # two-way tie: the smallest margin
+                              [0.7, 0.1, 0.1, 0.1]])
+    arrays = PoolArrays(n_pool=4, probabilities=probabilities)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(get_strategy("entropy")(arrays, 4, rng), [1, 3, 2, 0])  # 1.39, 0.94, 0.86, 0.17
+    np.testing.assert_array_equal(get_strategy("least_confidence")(arrays, 2, rng), [1, 2])
+    np.testing.assert_array_equal(get_strategy("margin")(arrays, 2, rng), [1, 2])  # margins 0 and 0.01
+    np.testing.assert_array_equal(get_strategy("margin")(arrays, 4, rng), [1, 2, 3, 0])
+
+
+def test_coreset_picks_the_farthest_point_from_the_labeled_set_first():
+    arrays = make_arrays()
+    picked = get_strategy("coreset")(arrays, N_QUERY, np.random.default_rng(0))
+    distance = np.linalg.norm(arrays.features[:, None, :] - arrays.features_labeled[None], axis=2).min(axis=1)
+    assert picked[0] == np.argmax(distance)
+    # the second pick is the farthest from labeled set and first pick together
+    centres = np.concatenate([arrays.features_labeled, arrays.features[picked[:1]]])
+    distance = np.linalg.norm(arrays.features[:, None, :] - centres[None], axis=2).min(axis=1)
+    assert picked[1] == np.argmax(distance)
+
+
+def test_badge_without_building_the_embeddings_matches_the_explicit_ones():
+    arrays = make_arrays()
+    residual = arrays.probabilities.copy()
+    residual[np.arange(N_POOL), residual.argmax(axis=1)] -= 1
+    embeddings = (residual[:, :, None] * arrays.features[:, None, :]).reshape(N_POOL, -1)
+    picked = get_strategy("badge")(arrays, N_QUERY, np.random.default_rng(0))
+    assert picked[0] == np.argmax(np.linalg.norm(embeddings, axis=1))
+    # the second pick follows k-means++ on the explicit embeddings: same draw, same sample
+    squared = ((embeddings - embeddings[picked[0]]) ** 2).sum(axis=1)
+    rng = np.random.default_rng(0)
+    expected = int(np.searchsorted(np.cumsum(squared), rng.random() * squared.sum(), side="right"))
+    assert picked[1] == expected
+
+
+def test_ldm_picks_the_smallest_ldm_and_ldms_is_the_seeded_selection():
+    arrays = make_arrays()
+    values = estimate_ldm(arrays.features, arrays.features_sample, arrays.kernel, arrays.bias,
+                          rng=np.random.default_rng(5))
+    picked = get_strategy("ldm")(arrays, N_QUERY, np.random.default_rng(5))
+    np.testing.assert_array_equal(picked, np.argsort(values, kind="stable")[:N_QUERY])
+    seeded = get_strategy("ldms")(arrays, N_QUERY, np.random.default_rng(5))
+    np.testing.assert_array_equal(seeded, select_ldms(arrays.features, arrays.features_sample, arrays.kernel,
+                                                      arrays.bias, N_QUERY, rng=np.random.default_rng(5)))
+    assert "estimation" in arrays.timings and "seeding" in arrays.timings
+
+
+def test_bald_picks_where_the_dropout_passes_disagree():
+    agree = np.tile([[0.4, 0.3, 0.2, 0.1]], (6, 1))
+    mc = np.stack([agree.copy() for _ in range(4)])
+    mc[:, 2] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]  # confident passes that disagree
+    mc[:2, 4], mc[2:, 4] = [0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1]  # some disagreement
+    picked = get_strategy("bald")(PoolArrays(n_pool=6, mc_probabilities=mc), 2, np.random.default_rng(0))
+    np.testing.assert_array_equal(picked, [2, 4])
+
+
+def test_pool_arrays_asks_the_model_for_what_is_needed():
+    from models import get_model, pool_arrays
+
+    model = get_model("SCNN", (28, 28, 1), 10)
+    X = np.random.default_rng(0).uniform(size=(12, 28, 28, 1)).astype(np.float32)
+    arrays = pool_arrays(model, NEEDS["coreset"], X[:8], X[8:10], X[10:])
+    assert arrays.features.shape == (8, 128) and arrays.features_labeled.shape == (2, 128)
+    assert arrays.features_sample is None and arrays.mc_probabilities is None
+    np.testing.assert_allclose(arrays.probabilities, model.predict(X[:8], verbose=0), atol=1e-6)
+    arrays = pool_arrays(model, NEEDS["bald"], X[:8], n_mc=3)
+    assert arrays.mc_probabilities.shape == (3, 8, 10) and arrays.features is None
+    assert not np.allclose(arrays.mc_probabilities[0], arrays.mc_probabilities[1])  # dropout is on
+    np.testing.assert_allclose(arrays.mc_probabilities.sum(axis=2), 1, atol=1e-5)
