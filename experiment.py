@@ -253,20 +253,28 @@ def describe_run(args, n_train, n_test):
     ]
 
 
-def run(args):
-    """Run every repetition of the experiment described by ``args``; results go under args.out."""
+def prepare(args):
+    """Check the settings, load the data and make the results folder; return (train, test, n_classes,
+    folder). UserError for anything wrong, before anything is written."""
     for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)  # leave GPU memory for CuPy's LDM maths
+        tf.config.experimental.set_memory_growth(gpu, True)  # leave GPU memory for CuPy, or share a card
     tf.config.experimental.enable_op_determinism()  # same seed, same machine: same results
     check_counts(args)
     args.network = models.canonical_network(args.network)
     train, test, n_classes = load_dataset(args.dataset, args.data_dir)
     check_against_data(args, len(train[1]), n_classes)
-    folder = results_folder(args)
+    return train, test, n_classes, results_folder(args)
+
+
+def run(args, reps=None):
+    """Run the repetitions ``reps`` (default: all of --nRep) of the experiment described by ``args``;
+    results go under args.out. Return {rep: test accuracies}."""
+    train, test, n_classes, folder = prepare(args)
     print("\n".join(describe_run(args, len(train[1]), len(test[1]))), flush=True)
-    for rep in range(args.nRep):
-        run_repetition(args, rep, train, test, n_classes, folder)
+    accuracies = {rep: run_repetition(args, rep, train, test, n_classes, folder)[0]
+                  for rep in (range(args.nRep) if reps is None else reps)}
     print(f"results in {folder}", flush=True)
+    return accuracies
 
 
 def main(dataset, argv=None):

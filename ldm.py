@@ -277,7 +277,7 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
             total = float(cumulative[-1])
             if total == 0:
                 break
-            index = int(xp.searchsorted(cumulative, rng.random() * total, side="right"))
+            index = int(xp.searchsorted(cumulative, xp.asarray([rng.random() * total]), side="right")[0])
             then = float(nearest[index])
             now = distance_now(index, then, pending)
             if rng.random() * then**2 < now**2:  # a chosen sample has D_now = 0: never taken twice

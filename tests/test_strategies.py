@@ -127,3 +127,16 @@ def test_pool_arrays_asks_the_model_for_what_is_needed():
     assert arrays.mc_probabilities.shape == (3, 8, 10) and arrays.features is None
     assert not np.allclose(arrays.mc_probabilities[0], arrays.mc_probabilities[1])  # dropout is on
     np.testing.assert_allclose(arrays.mc_probabilities.sum(axis=2), 1, atol=1e-5)
+
+
+def test_query_ldms_on_a_keras_model_is_select_ldms_on_its_arrays():
+    from ldm import query_ldms
+    from models import features_and_head, get_model
+
+    model = get_model("SCNN", (28, 28, 1), 10)
+    X = np.random.default_rng(1).uniform(size=(90, 28, 28, 1)).astype(np.float32)
+    timings = {}
+    picked = query_ldms(model, X[:60], X[60:], 6, rng=4, timings=timings)
+    (pool, sample), kernel, bias = features_and_head(model, X[:60], X[60:])
+    np.testing.assert_array_equal(picked, select_ldms(pool, sample, kernel, bias, 6, rng=4))
+    assert len(set(picked.tolist())) == 6 and set(timings) == {"features", "estimation", "seeding"}

@@ -1,0 +1,579 @@
+"""Compare the results of LDM-S and its baselines: learning curves, tables, the pairwise penalty matrix,
+a step-0 sanity check and, over several datasets, the performance profile.
+
+    python3 plot_results.py [FOLDER ...] [--out DIR]
+
+Each FOLDER is a result folder ({dataset}_{network} for ldms, {dataset}_{network}_{strategy} for the
+other strategies) holding test_accs_NNN.txt files; without any, every such folder under results/ is
+used. The report is Markdown on stdout, notes and warnings go to stderr, and figures and tables are
+written into --out. A malformed or missing result is one `error:` line on stderr and exit code 2.
+"""
+import argparse
+import csv
+import dataclasses
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.stats import ttest_rel
+
+from errors import UserError
+
+RESULTS_ROOT = Path("results")
+RESULT_FILE = re.compile(r"test_accs_(\d{3})\.txt")
+ACCURACY = re.compile(r"\d\.\d{5}")  # what '%.5f' writes for a value in [0, 1]
+FOLDER_NAME = re.compile(r"([^_]+)_([^_]+)(?:_(.+))?")  # {dataset}_{network}[_{strategy}]
+DEFAULT_STRATEGY = "ldms"
+DEFAULT_BUDGET = {"mnist": (20, 20), "cifar10": (200, 400)}  # (nInit, nQuery) of run_mnist.py, run_cifar10.py
+ALPHA = 0.05  # significance level of the paired t-tests
+FILE_PRECISION = 5e-6  # half the last digit of '%.5f': smaller step-0 differences are rounding
+PROFILE_TAUS = (1.0, 1.01, 1.05, 1.1)  # taus printed in the performance profile table
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One result folder: a strategy's repetitions on one dataset and network."""
+
+    folder: Path
+    dataset: str
+    network: str
+    strategy: str
+    n_init: int
+    n_query: int
+    curves: dict  # repetition number (1-based) -> test accuracy per step
+
+
+# Reading
+
+
+def read_accuracies(path):
+    """Return the accuracies of one test_accs file, one per step, as a float array.
+
+    Every line must be an accuracy in [0, 1] written with 5 decimals ('%.5f'); blank lines may only
+    end the file. Raises UserError 'FILE:LINE: what is wrong' (line 1-based) at the first bad line."""
+    lines = Path(path).read_text(encoding="ascii", errors="replace").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise UserError(f"{path}:1: empty file, expected one accuracy per line")
+    for number, line in enumerate(lines, 1):
+        problem = accuracy_problem(line)
+        if problem:
+            raise UserError(f"{path}:{number}: {problem}")
+    return np.array([float(line) for line in lines])
+
+
+def accuracy_problem(line):
+    """Return what is wrong with one line of a result file, or None for a '%.5f' accuracy in [0, 1]."""
+    if not line.strip():
+        return "blank line before the end of the file"
+    try:
+        value = float(line)
+    except ValueError:
+        return f"not a number: {line!r}"
+    if not 0 <= value <= 1:  # nan fails this too
+        return f"accuracy {line.strip()} is outside [0, 1]"
+    if not ACCURACY.fullmatch(line):
+        return f"not written with 5 decimals like 0.57360: {line!r}"
+    return None
+
+
+def run_settings(folder):
+    """Return {dataset, network, strategy, nInit, nQuery} of a result folder: from its settings.json
+    where there is one, otherwise from the folder name and the run scripts' defaults."""
+    path = folder / "settings.json"
+    if path.is_file():
+        return settings_from_json(path)
+    match = FOLDER_NAME.fullmatch(folder.name)
+    if not match or match[1] not in DEFAULT_BUDGET:
+        raise UserError(f"{folder}: no settings.json, and the name is not {{dataset}}_{{network}}[_{{strategy}}] "
+                        f"with dataset {' or '.join(DEFAULT_BUDGET)}")
+    n_init, n_query = DEFAULT_BUDGET[match[1]]
+    return {"dataset": match[1], "network": match[2], "strategy": match[3] or DEFAULT_STRATEGY,
+            "nInit": n_init, "nQuery": n_query}
+
+
+def settings_from_json(path):
+    """Return {dataset, network, strategy, nInit, nQuery} read from a settings.json; UserError if it is
+    not a JSON object with these keys (texts, and whole numbers >= 1)."""
+    try:
+        settings = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    bad = [key for key in ("dataset", "network", "strategy") if not isinstance(settings.get(key), str)]
+    bad += [key for key in ("nInit", "nQuery") if type(settings.get(key)) is not int or settings[key] < 1]
+    if bad:
+        raise UserError(f"{path}: missing or invalid {', '.join(bad)} (dataset, network and strategy are "
+                        "texts, nInit and nQuery whole numbers >= 1)")
+    return {key: settings[key] for key in ("dataset", "network", "strategy", "nInit", "nQuery")}
+
+
+def read_run(folder):
+    """Return the Run of one result folder; UserError if the folder is missing or has no result file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    files = sorted(path for path in folder.iterdir() if RESULT_FILE.fullmatch(path.name) and path.is_file())
+    if not files:
+        raise UserError(f"{folder}: no result files (test_accs_NNN.txt)")
+    settings = run_settings(folder)
+    curves = {int(RESULT_FILE.fullmatch(path.name)[1]): read_accuracies(path) for path in files}
+    return Run(folder, settings["dataset"], settings["network"], settings["strategy"], settings["nInit"],
+               settings["nQuery"], curves)
+
+
+def find_result_folders(root):
+    """Return the folders directly under ``root`` that hold a result file, sorted; UserError if none."""
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder (name result folders, or run an experiment first)")
+    folders = sorted(folder for folder in root.iterdir()
+                     if folder.is_dir() and any(RESULT_FILE.fullmatch(path.name) for path in folder.iterdir()))
+    if not folders:
+        raise UserError(f"{root}: no result folders (folders with test_accs_NNN.txt files)")
+    return folders
+
+
+def result_path(run, rep):
+    """Return the path of repetition ``rep``'s result file in ``run``."""
+    return run.folder / f"test_accs_{rep:03d}.txt"
+
+
+# Grouping and alignment
+
+
+def group_runs(runs):
+    """Return {(dataset, network): [Run, ...] sorted by strategy}, sorted by key; UserError if two
+    folders hold the same strategy on the same dataset and network."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run.dataset, run.network), []).append(run)
+    for (dataset, network), members in groups.items():
+        members.sort(key=lambda run: run.strategy)
+        for first, second in zip(members, members[1:]):
+            if first.strategy == second.strategy:
+                raise UserError(f"{first.folder} and {second.folder} both hold {first.strategy} on "
+                                f"{dataset} {network}")
+    return dict(sorted(groups.items()))
+
+
+def align_lengths(runs):
+    """Return (runs whose curves all have the same number of steps, note lines).
+
+    The common length is the shortest among the strategies' longest repetitions, so that every
+    strategy keeps at least one repetition: shorter repetitions (unfinished runs) are dropped,
+    longer ones are truncated to it."""
+    lengths = {run.strategy: max(map(len, run.curves.values())) for run in runs}
+    length = min(lengths.values())
+    aligned, dropped, truncated = [], [], []
+    for run in runs:
+        dropped += [f"{result_path(run, rep)} ({len(accs)} steps)" for rep, accs in run.curves.items()
+                    if len(accs) < length]
+        truncated += [f"{result_path(run, rep)} ({len(accs)} steps)" for rep, accs in run.curves.items()
+                      if len(accs) > length]
+        kept = {rep: accs[:length] for rep, accs in run.curves.items() if len(accs) >= length}
+        aligned.append(dataclasses.replace(run, curves=kept))
+    notes = []
+    if dropped:
+        notes.append(f"note: dropped repetitions shorter than the group's common {length} steps: {', '.join(dropped)}")
+    if truncated:
+        shortest = ", ".join(strategy for strategy, n in lengths.items() if n == length)
+        notes.append(f"note: truncated to {length} steps, the most that {shortest} reached: {', '.join(truncated)}")
+    return aligned, notes
+
+
+def missing_repetition_notes(runs):
+    """Return a note line for each run that lacks repetition numbers which other runs of its group have."""
+    everyone = set().union(*(run.curves for run in runs))
+    notes = []
+    for run in runs:
+        missing = sorted(everyone - set(run.curves))
+        if missing:
+            notes.append(f"note: {run.folder} has no repetition {', '.join(map(str, missing))} (its group has "
+                         f"{len(everyone)}): its statistics use its {len(run.curves)} repetitions, the paired "
+                         "tests the repetitions both strategies have")
+    return notes
+
+
+def budget_warnings(runs):
+    """Return a warning line when the runs of a group label different nInit / nQuery (step k then means
+    different labeled counts, and the per-step comparison pairs different budgets)."""
+    budgets = sorted({(run.n_init, run.n_query) for run in runs})
+    if len(budgets) < 2:
+        return []
+    described = ", ".join(f"{run.strategy} nInit={run.n_init} nQuery={run.n_query}" for run in runs)
+    return [f"warning: {runs[0].dataset} {runs[0].network}: strategies with different budgets ({described}): "
+            "per-step comparisons pair different labeled counts"]
+
+
+def stacked(run):
+    """Return (repetition numbers, accuracies[repetition, step]) of an aligned run, by repetition number."""
+    reps = sorted(run.curves)
+    return np.array(reps), np.array([run.curves[rep] for rep in reps])
+
+
+def labeled_counts(run, n_steps):
+    """Return the number of labeled samples at each step: nInit + step * nQuery."""
+    return run.n_init + np.arange(n_steps) * run.n_query
+
+
+# Statistics (pure functions on arrays)
+
+
+def std_over_reps(values):
+    """Return the sample standard deviation (ddof=1) over axis 0; nan where there is one repetition only."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return np.full(values.shape[1:], np.nan)
+    return values.std(axis=0, ddof=1)
+
+
+def summary(accs):
+    """Return (mean over steps, its std, final-step mean, its std, repetitions) of accs[repetition, step]:
+    each repetition's mean over its steps, then the mean and sample std of these over repetitions."""
+    per_rep = accs.mean(axis=1)
+    return (float(per_rep.mean()), float(std_over_reps(per_rep)), float(accs[:, -1].mean()),
+            float(std_over_reps(accs[:, -1])), len(accs))
+
+
+def paired_outcomes(a, b, alpha=ALPHA):
+    """Return per step +1 (a significantly higher), -1 (significantly lower) or 0 (tie), from two-sided
+    paired t-tests over the rows of a[repetition, step] and b[repetition, step] (row r of both is the
+    same repetition). With fewer than 2 rows every step is a tie. A step whose differences are all zero
+    has a nan p-value (a tie); all equal but nonzero gives p = 0 (a win or loss)."""
+    if len(a) < 2:
+        return np.zeros(a.shape[1], dtype=int)
+    with warnings.catch_warnings():
+        # constant differences (identical step-0 models) make scipy warn; their nan / 0 p-values are fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p_values = ttest_rel(a, b, axis=0).pvalue
+    direction = np.sign(a.mean(axis=0) - b.mean(axis=0)).astype(int)
+    return np.where(p_values < alpha, direction, 0)
+
+
+def outcome_matrix(stacks):
+    """Return (outcomes, untestable) for a list of (repetition numbers, accs[repetition, step]) stacks
+    with the same number of steps: outcomes[i, j, step] is paired_outcomes of i against j over the
+    repetitions both have (0 on the diagonal), untestable the pairs (i, j), i < j, with fewer than 2."""
+    n_steps = stacks[0][1].shape[1]
+    outcomes = np.zeros((len(stacks), len(stacks), n_steps), dtype=int)
+    untestable = []
+    for i, (reps_i, accs_i) in enumerate(stacks):
+        for j, (reps_j, accs_j) in enumerate(stacks):
+            if i == j:
+                continue
+            common = np.intersect1d(reps_i, reps_j)
+            if len(common) < 2 and i < j:
+                untestable.append((i, j))
+            outcomes[i, j] = paired_outcomes(accs_i[np.isin(reps_i, common)], accs_j[np.isin(reps_j, common)])
+    return outcomes, untestable
+
+
+def win_tie_loss(outcomes):
+    """Return (wins, ties, losses), each [i, j] = the number of steps at which i wins / ties / loses against j."""
+    return (outcomes == 1).sum(axis=2), (outcomes == 0).sum(axis=2), (outcomes == -1).sum(axis=2)
+
+
+def penalty_matrix(outcomes):
+    """Return the (k+1, k) penalty matrix of k >= 2 strategies: entry (i, j) is the share of steps at which
+    i beats j significantly (0 on the diagonal); the last row is each column's mean over the k-1 other
+    strategies, how often that strategy is beaten (lower is better)."""
+    k, _, n_steps = outcomes.shape
+    shares = (outcomes == 1).sum(axis=2) / n_steps
+    return np.vstack([shares, shares.sum(axis=0) / (k - 1)])
+
+
+def step0_stats(values):
+    """Return (mean, sample std, n, standard error = std / sqrt(n)) of one strategy's step-0 accuracies;
+    std and standard error are nan with one value."""
+    std = float(std_over_reps(values))
+    return float(np.mean(values)), std, len(values), std / np.sqrt(len(values))
+
+
+def step0_disagreements(step0):
+    """Return {strategy: [the other strategies whose step-0 mean differs from its own]} for
+    step0 = {strategy: its step-0 accuracies, one per repetition}.
+
+    Two step-0 means differ when they are further apart than two standard errors of their difference,
+    sqrt(se_a^2 + se_b^2) with se = sample std / sqrt(n) of each strategy's values, and further than
+    the files' rounding. Strategies with a single value (no standard error) differ from none. The
+    repetitions of different strategies share seeds, so the two samples are not independent: this is a
+    screen for broken comparisons, not an exact test."""
+    stats = {strategy: step0_stats(values) for strategy, values in step0.items()}
+    disagreements = {}
+    for strategy, (mean, _, _, se) in stats.items():
+        disagreements[strategy] = [
+            other for other, (other_mean, _, _, other_se) in stats.items()
+            if other != strategy and abs(mean - other_mean) > max(2 * np.hypot(se, other_se), FILE_PRECISION)]
+    return disagreements
+
+
+def step0_off(disagreements):
+    """Return the strategies whose step-0 mean differs from more than half of the others'. Comparing
+    with each other strategy, rather than with the others pooled, keeps one broken strategy from making
+    the consistent ones look off as well. With two strategies that differ, both are returned."""
+    n_others = len(disagreements) - 1
+    return [strategy for strategy, others in disagreements.items() if len(others) > n_others / 2]
+
+
+def profile_ratios(group_means):
+    """Return {strategy: best mean / its mean at every (group, step) point} from one {strategy: mean
+    accuracy per step} dict per group. A strategy missing from a group gets inf at that group's points
+    (never within any tau), as does an accuracy of 0 below a best above 0."""
+    strategies = sorted(set().union(*group_means))
+    ratios = {strategy: [] for strategy in strategies}
+    for means in group_means:
+        best = np.max(list(means.values()), axis=0)
+        for strategy in strategies:
+            if strategy not in means:
+                ratios[strategy].append(np.full(len(best), np.inf))
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios[strategy].append(np.where(means[strategy] == best, 1.0, best / means[strategy]))
+    return {strategy: np.concatenate(parts) for strategy, parts in ratios.items()}
+
+
+def profile_fractions(ratios, taus):
+    """Return for each tau the fraction of ``ratios`` that are at most tau."""
+    return (np.asarray(ratios)[None, :] <= np.asarray(taus, dtype=float)[:, None]).mean(axis=1)
+
+
+# Text output
+
+
+def markdown_table(header, rows):
+    """Return a Markdown table of string cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def plus_minus(mean, std):
+    """Return 'mean ± std' with 4 decimals."""
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def notify(line):
+    """Print a note or warning line on stderr."""
+    print(line, file=sys.stderr)
+
+
+def report_step0(runs, stacks):
+    """Print the step-0 accuracies of a group's strategies side by side, and a warning for each
+    strategy whose step 0 differs from most others' (see step0_disagreements)."""
+    step0 = {strategy: accs[:, 0] for strategy, (_, accs) in stacks.items()}
+    disagreements = step0_disagreements(step0)
+    rows = []
+    for strategy, values in step0.items():
+        mean, std, n, _ = step0_stats(values)
+        rows.append([strategy, f"{mean:.4f}", f"{std:.4f}", str(n), ", ".join(disagreements[strategy]) or "-"])
+    print(f"\nStep 0 ({', '.join(sorted({str(run.n_init) for run in runs}))} labeled, before any query); "
+          "differs from = step-0 means more than 2 standard errors apart:\n")
+    print(markdown_table(["strategy", "mean", "std", "n", "differs from"], rows))
+    single = [strategy for strategy, values in step0.items() if len(values) < 2]
+    if single:
+        notify(f"note: {', '.join(single)}: one repetition only, its step 0 cannot be checked")
+    for strategy in step0_off(disagreements):
+        notify(f"warning: {runs[0].dataset} {runs[0].network}: {strategy}'s step-0 accuracy differs from "
+               f"{', '.join(disagreements[strategy])} by more than 2 standard errors: its initial models are "
+               "not those of the others, so its comparison with them is broken")
+
+
+def report_table(runs, stacks, stem):
+    """Print the summary table of a group (mean over steps and final step, each mean ± std over
+    repetitions, and the number of repetitions) and write it as stem.md and stem.csv."""
+    header = ["strategy", "mean over steps", "final step", "final labeled", "repetitions"]
+    rows, records = [], []
+    for run in runs:
+        accs = stacks[run.strategy][1]
+        mean, mean_std, final, final_std, n = summary(accs)
+        final_labeled = int(labeled_counts(run, accs.shape[1])[-1])
+        rows.append([run.strategy, plus_minus(mean, mean_std), plus_minus(final, final_std), str(final_labeled),
+                     str(n)])
+        records.append([run.strategy, n, f"{mean:.6f}", f"{mean_std:.6f}", f"{final:.6f}", f"{final_std:.6f}",
+                        final_labeled])
+    text = markdown_table(header, rows)
+    title = f"{runs[0].dataset} {runs[0].network}: test accuracy, mean ± sample std over repetitions"
+    print(f"\n{title}\n\n{text}")
+    Path(f"{stem}.md").write_text(f"{title}\n\n{text}\n")
+    with open(f"{stem}.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["strategy", "repetitions", "mean_accuracy", "mean_accuracy_std", "final_accuracy",
+                         "final_accuracy_std", "final_labeled"])
+        writer.writerows(records)
+
+
+def report_pairwise(runs, stacks, path):
+    """Print the win/tie/loss matrix of a group's strategies and save its penalty matrix as ``path``."""
+    strategies = [run.strategy for run in runs]
+    outcomes, untestable = outcome_matrix([stacks[strategy] for strategy in strategies])
+    wins, ties, losses = win_tie_loss(outcomes)
+    n_steps = outcomes.shape[2]
+    rows = [[strategies[i]] + ["-" if i == j else f"{wins[i, j]}/{ties[i, j]}/{losses[i, j]}"
+                               for j in range(len(strategies))] for i in range(len(strategies))]
+    print(f"\nWins/ties/losses of the row against the column over {n_steps} steps (paired two-sided t-test "
+          f"over repetitions, p < {ALPHA}):\n")
+    print(markdown_table(["", *strategies], rows))
+    for i, j in untestable:
+        notify(f"note: {strategies[i]} and {strategies[j]} share fewer than 2 repetitions: no t-test is "
+               "possible, all their steps count as ties")
+    plot_penalty(strategies, penalty_matrix(outcomes), f"{runs[0].dataset} {runs[0].network}", n_steps, path)
+
+
+def report_profile(group_means, out, colors):
+    """Print the performance profile at a few taus and save it as out/profile.png; ``group_means`` is
+    {(dataset, network): {strategy: mean accuracy per step}}."""
+    ratios = profile_ratios(list(group_means.values()))
+    for strategy in ratios:
+        absent = [f"{dataset} {network}" for (dataset, network), means in group_means.items() if strategy not in means]
+        if absent:
+            notify(f"note: {strategy} has no results on {', '.join(absent)}: the performance profile counts "
+                   "those points as never within tau")
+    rows = [[strategy] + [f"{fraction:.3f}" for fraction in profile_fractions(values, PROFILE_TAUS)]
+            for strategy, values in ratios.items()]
+    n_points = len(next(iter(ratios.values())))
+    print(f"\n## Performance profile\n\nFraction of the {n_points} (dataset, step) points at which the strategy's "
+          "mean accuracy is within a factor tau of the best (best / accuracy <= tau):\n")
+    print(markdown_table(["strategy", *(f"tau={tau:g}" for tau in PROFILE_TAUS)], rows))
+    plot_profile(ratios, colors, out / "profile.png")
+
+
+# Figures
+
+
+def new_figure(**kwargs):
+    """Return a matplotlib Figure drawn by the Agg backend (no pyplot state)."""
+    figure = Figure(layout="constrained", **kwargs)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def plot_curves(runs, stacks, colors, stem):
+    """Save a group's learning curves (mean and ± one std band per strategy; below, each strategy's
+    mean minus random's when random is there) as stem.png and stem.pdf."""
+    with_random = "random" in stacks and len(stacks) > 1
+    figure = new_figure(figsize=(7, 7.5 if with_random else 4.8))
+    axes = figure.subplots(2 if with_random else 1, 1, sharex=True, squeeze=False,
+                           height_ratios=[3, 2] if with_random else [1])[:, 0]
+    for run in runs:
+        accs = stacks[run.strategy][1]
+        x, mean, std = labeled_counts(run, accs.shape[1]), accs.mean(axis=0), std_over_reps(accs)
+        color = colors[run.strategy]
+        axes[0].plot(x, mean, color=color, marker="o", markersize=3, label=f"{run.strategy} (n={len(accs)})")
+        axes[0].fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        if with_random and run.strategy != "random":
+            axes[1].plot(x, mean - stacks["random"][1].mean(axis=0), color=color, marker="o", markersize=3,
+                         label=run.strategy)
+    axes[0].set_title(f"{runs[0].dataset} {runs[0].network}: test accuracy (mean ± std over repetitions)")
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(loc="lower right")
+    if with_random:
+        axes[1].axhline(0, color=colors["random"], linewidth=1)
+        axes[1].set_ylabel("mean accuracy - random's")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    axes[-1].set_xlabel("labeled samples")
+    figure.savefig(f"{stem}.png", dpi=150)
+    figure.savefig(f"{stem}.pdf")
+
+
+def plot_penalty(strategies, matrix, title, n_steps, path):
+    """Save the penalty matrix heat map (rows win, columns lose; the last row is the column means)."""
+    k = len(strategies)
+    shown = np.ma.masked_array(matrix, mask=np.vstack([np.eye(k, dtype=bool), np.zeros(k, dtype=bool)]))
+    figure = new_figure(figsize=(2.6 + 0.9 * k, 1.6 + 0.7 * (k + 1)))
+    axis = figure.subplots()
+    image = axis.imshow(shown, cmap="Reds", vmin=0, vmax=1)
+    image.cmap.set_bad("0.85")
+    for (i, j), value in np.ndenumerate(matrix):
+        if i == k or i != j:
+            axis.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.6 else "black")
+    axis.axhline(k - 0.5, color="black", linewidth=2)
+    axis.set_xticks(range(k), strategies, rotation=30, ha="right")
+    axis.set_yticks(range(k + 1), [*strategies, "column mean"])
+    axis.set_xlabel("beaten strategy")
+    axis.set_ylabel("winning strategy")
+    axis.set_title(f"{title}: penalty matrix ({n_steps} steps)")
+    figure.colorbar(image, ax=axis, label=f"share of steps won (p < {ALPHA})")
+    figure.savefig(path, dpi=150)
+
+
+def plot_profile(ratios, colors, path):
+    """Save the performance profile: per strategy, the fraction of points within tau of the best."""
+    finite = np.concatenate([values[np.isfinite(values)] for values in ratios.values()])
+    upper = finite.max() * 1.02 if finite.max() > 1 else 1.2
+    taus = np.unique(np.concatenate([np.linspace(1, upper, 200), finite]))
+    figure = new_figure(figsize=(6, 4.2))
+    axis = figure.subplots()
+    for strategy, values in ratios.items():
+        axis.step(taus, profile_fractions(values, taus), where="post", color=colors[strategy], label=strategy)
+    axis.set_xlim(1, upper)
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("tau (best mean accuracy / strategy's)")
+    axis.set_ylabel("fraction of (dataset, step) points")
+    axis.set_title("Performance profile")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.savefig(path, dpi=150)
+
+
+# Command line
+
+
+def report_group(runs, out, colors):
+    """Align, check, tabulate, compare and plot one (dataset, network) group, printing the report and
+    its notes; return {strategy: mean accuracy per step} for the performance profile."""
+    runs, notes = align_lengths(runs)
+    for line in notes + missing_repetition_notes(runs) + budget_warnings(runs):
+        notify(line)
+    dataset, network = runs[0].dataset, runs[0].network
+    stacks = {run.strategy: stacked(run) for run in runs}
+    print(f"\n## {dataset} {network}")
+    if len(runs) > 1:
+        report_step0(runs, stacks)
+    report_table(runs, stacks, out / f"table_{dataset}_{network}")
+    if len(runs) > 1:
+        report_pairwise(runs, stacks, out / f"penalty_{dataset}_{network}.png")
+    else:
+        notify(f"note: {dataset} {network} has one strategy ({runs[0].strategy}): no step-0 check, "
+               "no pairwise comparison")
+    plot_curves(runs, stacks, colors, out / f"curves_{dataset}_{network}")
+    return {strategy: accs.mean(axis=0) for strategy, (_, accs) in stacks.items()}
+
+
+def parse_args(argv):
+    """Return the parsed command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
+                        help=f"result folders (default: every folder under {RESULTS_ROOT}/ with test_accs files)")
+    parser.add_argument("--out", type=Path, default=RESULTS_ROOT,
+                        help=f"folder for the figures and tables, created if needed (default {RESULTS_ROOT}/)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Read the result folders, report and plot every group; return the exit code (2 for a malformed or
+    missing result, or an unwritable --out)."""
+    args = parse_args(argv)
+    try:
+        runs = [read_run(folder) for folder in args.folders or find_result_folders(RESULTS_ROOT)]
+        groups = group_runs(runs)
+        args.out.mkdir(parents=True, exist_ok=True)
+        strategies = sorted({run.strategy for run in runs})
+        colors = {strategy: f"C{index % 10}" for index, strategy in enumerate(strategies)}
+        group_means = {key: report_group(members, args.out, colors) for key, members in groups.items()}
+        if len(groups) > 1:
+            report_profile(group_means, args.out, colors)
+    except (UserError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Run a grid of datasets x strategies x repetitions on Ray: a local instance by default, or a cluster.
+
+    python3 sweep.py --dataset mnist cifar10 --strategy ldms random entropy --nRep 5 [experiment flags]
+                     [--address auto|HOST:PORT] [--cpus-per-job N] [--gpus-per-job G] [--out DIR]
+
+Each repetition is one Ray task running experiment.run for that repetition, so it resumes from its
+saved state when Ray retries it after a worker or node died, and a re-run skips finished repetitions.
+"""
+import argparse
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import experiment
+import models
+from errors import UserError
+
+ROOT = Path(__file__).resolve().parent
+UPLOAD_EXCLUDES = [".venv", ".git", "results", "docs", "bench", "tests", "**/__pycache__"]
+
+
+def build_grid(argv):
+    """Return (sweep options, [experiment args of each (dataset, strategy)]); the experiment flags are the
+    run scripts' own, with each dataset's defaults. UserError or argparse's exit 2 for a bad grid."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Any other flag is an "
+                                     "experiment flag of run_mnist.py / run_cifar10.py (see their --help).")
+    parser.add_argument("--dataset", nargs="+", default=["mnist"], help="datasets of the grid")
+    parser.add_argument("--strategy", nargs="+", default=["ldms"], help="strategies of the grid")
+    parser.add_argument("--address", help="join this Ray cluster (auto, or HOST:PORT); default: a local instance")
+    parser.add_argument("--cpus-per-job", type=float, default=1, help="CPUs Ray reserves for each repetition")
+    parser.add_argument("--gpus-per-job", type=float, default=0, help="GPUs for each repetition (0.5 shares a card)")
+    parser.add_argument("--max-retries", type=int, default=3, help="retries of a repetition whose worker died")
+    options, rest = parser.parse_known_args(argv)
+    grid = []
+    for dataset in options.dataset:
+        if dataset not in experiment.DEFAULTS:
+            raise UserError(f"--dataset must be among {', '.join(experiment.DEFAULTS)}, got {dataset!r}")
+        for strategy in options.strategy:
+            args = experiment.build_parser(dataset).parse_args(rest + ["--dataset", dataset, "--strategy", strategy])
+            args.out = str(Path(args.out).resolve())  # the same folder whatever a worker's directory
+            args.data_dir = args.data_dir and str(Path(args.data_dir).resolve())
+            experiment.check_counts(args)
+            grid.append(args)
+    return options, grid
+
+
+def check_grid(grid):
+    """Check every job against its data and make its results folder; return the folders. UserError first."""
+    from data import load_dataset
+
+    sizes = {}
+    for args in grid:
+        args.network = models.canonical_network(args.network)
+        if args.dataset not in sizes:
+            (_, y_train), _, n_classes = load_dataset(args.dataset, args.data_dir)
+            sizes[args.dataset] = (len(y_train), n_classes)
+        experiment.check_against_data(args, *sizes[args.dataset])
+    return [experiment.results_folder(args) for args in grid]
+
+
+def run_job(args, rep):
+    """One repetition, in a Ray worker: the experiment's own code, resuming from its saved state."""
+    return experiment.run(args, reps=[rep])[rep]
+
+
+def probe_storage(out):
+    """Write and remove a file in ``out``; return None, or what went wrong, naming the node."""
+    import socket
+
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        probe = Path(out) / f".probe-{uuid.uuid4().hex}"
+        probe.write_text("")
+        probe.unlink()
+        return None
+    except OSError as error:
+        return f"node {socket.gethostname()} cannot write into --out {out} ({error.strerror or error})"
+
+
+def start_ray(options):
+    """Start a local Ray instance, or join the cluster at --address, shipping this project's code."""
+    import ray
+
+    env_vars = {name: os.environ[name] for name in ("LDMS_XP", "LDMS_DATA_DIR") if name in os.environ}
+    runtime_env = {"working_dir": str(ROOT), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
+    ray.init(address=options.address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    return ray
+
+
+def check_every_node(ray, out):
+    """Run one storage probe on each alive node; UserError if any cannot write into ``out``."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(num_cpus=0)(probe_storage)
+    nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+    problems = [p for p in ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                                    .remote(out) for node in nodes]) if p]
+    if problems:
+        raise UserError("; ".join(problems) + ": --out must be storage that every node sees")
+
+
+def run_grid(ray, options, grid):
+    """Submit every repetition, follow them with one progress bar; return {job name: error} of failures."""
+    from tqdm import tqdm
+
+    task = ray.remote(num_cpus=options.cpus_per_job, num_gpus=options.gpus_per_job,
+                      max_retries=options.max_retries, retry_exceptions=False)(run_job)
+    pending = {}
+    for args in grid:
+        for rep in range(args.nRep):
+            pending[task.remote(args, rep)] = f"{args.dataset} {args.network} {args.strategy} rep {rep + 1}"
+    failures = {}
+    with tqdm(total=len(pending), desc="repetitions", unit="rep") as progress:
+        while pending:
+            progress.set_postfix(done=progress.n - len(failures), running=len(pending), failed=len(failures))
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            name = pending.pop(ready[0])
+            try:
+                ray.get(ready[0])
+            except Exception as error:  # a Python error in the task, or a worker that died too often
+                failures[name] = "\n".join(str(error).strip().splitlines()[-4:])
+            progress.update(1)
+        progress.set_postfix(done=progress.n - len(failures), running=0, failed=len(failures))
+    return failures
+
+
+def main(argv=None):
+    """Validate the grid, run it on Ray and print the summary; return the exit code (2: bad grid, 1: failures)."""
+    try:
+        options, grid = build_grid(argv)
+        folders = check_grid(grid)
+        ray = start_ray(options)
+        check_every_node(ray, grid[0].out)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failures = run_grid(ray, options, grid)
+    ray.shutdown()
+    import plot_results
+
+    figures = Path(grid[0].out)
+    plot_results.main([str(folder) for folder in dict.fromkeys(folders)] + ["--out", str(figures)])
+    print(f"figures and tables in {figures}")
+    for name, error in failures.items():
+        print(f"FAILED {name}:\n{error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The Ray sweep on a local instance with this machine's CPUs, tiny settings."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from test_run import TINY, run_script
+
+GRID_FLAGS = ["--nEpoch", "1", "--nStep", "1", "--nValid", "100", "--nPool", "200", "--nSample", "200",
+              "--nQuery", "10"]
+
+
+def sweep_command(*args):
+    return [sys.executable, str(ROOT / "sweep.py"), *map(str, args)]
+
+
+def run_sweep(*args, timeout=600):
+    return subprocess.run(sweep_command(*args), capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, LDMS_XP="numpy"))
+
+
+def test_a_grid_writes_what_the_run_script_writes(tmp_path, shared_data):
+    result = run_sweep("--dataset", "mnist", "--strategy", "random", "entropy", "--nRep", "2", *GRID_FLAGS,
+                       "--data-dir", shared_data, "--out", tmp_path / "sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "figures and tables in" in result.stdout and "| random" in result.stdout  # the summary table
+    for strategy in ("random", "entropy"):
+        script = run_script("run_mnist.py", *GRID_FLAGS, "--nRep", "2", "--strategy", strategy,
+                            "--data-dir", shared_data, "--out", tmp_path / "script")
+        assert script.returncode == 0, script.stderr[-3000:]
+        for rep in ("001", "002"):
+            name = f"mnist_SCNN_{strategy}/test_accs_{rep}.txt"
+            swept = (tmp_path / "sweep" / name).read_text()
+            assert len(swept.splitlines()) == 2
+            assert swept == (tmp_path / "script" / name).read_text()
+
+
+def test_a_killed_worker_is_retried_and_resumes(tmp_path, shared_data):
+    flags = [*GRID_FLAGS, "--nStep", "3", "--nRep", "1"]
+    process = subprocess.Popen(sweep_command("--strategy", "random", *flags, "--data-dir", shared_data,
+                                             "--out", tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ, LDMS_XP="numpy"))
+    results = tmp_path / "mnist_SCNN_random" / "test_accs_001.txt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 1):
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-f", "ray::run_job"], capture_output=True, text=True).stdout.split()
+    assert workers, "the task's worker process was not found"
+    for pid in workers:
+        os.kill(int(pid), signal.SIGKILL)  # in the middle of step 1
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    lines = results.read_text().splitlines()
+    assert len(lines) == 4  # every step exactly once
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--strategy", "ldms", "uncertainty"], "unknown strategy 'uncertainty'"),
+    (["--dataset", "mnist", "svhn"], "--dataset must be among mnist, cifar10"),
+    (["--nQuery", "0"], "--nQuery must be at least 1"),
+])
+def test_a_bad_grid_exits_2_and_starts_nothing(tmp_path, shared_data, flags, message):
+    result = run_sweep(*TINY, "--data-dir", shared_data, "--out", tmp_path / "out", *flags, timeout=120)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_out_is_a_clear_error(tmp_path, shared_data):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_sweep(*TINY, "--data-dir", shared_data, "--out", blocker / "out", timeout=120)
+    assert result.returncode == 2 and "--out: cannot write results into" in result.stderr
