@@ -95,14 +95,15 @@ def check_against_data(args, n_train, n_classes):
 
 
 def results_folder(args):
-    """Return (and create) {out}/{dataset}_{network}, with _{strategy} for any strategy but ldms, holding
-    settings.json (the settings that shape the curves); UserError if it cannot be written."""
+    """Return (and create) {out}/{dataset}_{network}, with _{strategy} for any strategy but ldms; UserError
+    if it cannot be written."""
     suffix = "" if args.strategy == "ldms" else f"_{args.strategy}"
     folder = Path(args.out) / f"{args.dataset}_{args.network}{suffix}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        settings = {name: getattr(args, name) for name in RESUME_SETTINGS}
-        (folder / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
     except OSError as error:
         raise UserError(f"--out: cannot write results into {folder} ({error.strerror or error})") from None
     return folder
@@ -183,6 +184,11 @@ RESUME_SETTINGS = ("dataset", "network", "nBatch", "nEpoch", "nValid", "nInit", 
                    "nSample", "seed", "strategy", "nMC")  # what a saved state must agree on with the command resuming it
 
 
+def run_settings(args):
+    """Return the settings that shape a run's curves, as saved with its state and in settings.json."""
+    return {name: getattr(args, name) for name in RESUME_SETTINGS}
+
+
 def step_seed(seed, step):
     """Return the Keras seed of one step: a resumed repetition trains exactly as an uninterrupted one."""
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
@@ -191,7 +197,7 @@ def step_seed(seed, step):
 def resume_or_start(args, rep, train, n_classes, state_path):
     """Return (accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng) to go on with: the saved
     state of repetition ``rep`` if there is one (and not --fresh), else its initial split."""
-    settings = {name: getattr(args, name) for name in RESUME_SETTINGS}
+    settings = run_settings(args)
     state = None if args.fresh else load_state(state_path)
     if state is None:
         protocol_rng = np.random.RandomState(args.seed + rep)  # replays the original's global-generator draws
@@ -231,8 +237,8 @@ def run_repetition(args, rep, train, test, n_classes, folder):
             labeled = np.concatenate([labeled, pool[picked]])
             unlabeled = np.setdiff1d(unlabeled, labeled)
         write_accuracies(results_path, accuracies)
-        save_state(state_path, {name: getattr(args, name) for name in RESUME_SETTINGS}, accuracies, labeled,
-                   unlabeled, valid, sampling_set, protocol_rng)
+        save_state(state_path, run_settings(args), accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng)
+        (folder / "settings.json").write_text(json.dumps(run_settings(args), indent=1) + "\n")  # for plot_results
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
         keras.backend.clear_session(free_memory=True)
     return accuracies, labeled, valid

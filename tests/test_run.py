@@ -1,4 +1,5 @@
 """End to end through the run scripts, on the shared datasets with tiny settings."""
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,10 @@ def test_mnist_end_to_end(tmp_path, shared_data):
     logged = [line for line in result.stdout.splitlines() if line.startswith("rep 1/1 step")]
     assert [int(line.split("| labeled ")[1].split()[0]) for line in logged] == [20, 30, 40]
     assert "--nQuery=10" in result.stdout and "array module numpy" in result.stdout  # settings are printed
-    assert sorted(p.name for p in (tmp_path / "mnist_SCNN").iterdir()) == ["state_001.npz", "test_accs_001.txt"]
+    folder = tmp_path / "mnist_SCNN"
+    assert sorted(p.name for p in folder.iterdir()) == ["settings.json", "state_001.npz", "test_accs_001.txt"]
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["nQuery"] == 10 and settings["nInit"] == 20 and settings["strategy"] == "ldms"
 
 
 def test_the_labeled_set_grows_by_nquery_without_repeats(tmp_path, shared_data):
