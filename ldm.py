@@ -148,9 +148,11 @@ class _Rows:
         n_draws, dim, n_classes = kernels.shape
         stacked = kernels.transpose(1, 2, 0).reshape(dim, n_classes * n_draws)  # one matrix product per chunk
         flipped = xp.empty((len(rows), n_draws), dtype=bool)
+        every_row = len(rows) == self.size  # then rows is 0..size-1: slices, no copies
         for start in range(0, len(rows), self.BLOCK):
             block = rows[start : start + self.BLOCK]
-            logits = (self.features[block] @ stacked).reshape(len(block), n_classes, n_draws)
+            features = self.features[start : start + self.BLOCK] if every_row else self.features[block]
+            logits = (features @ stacked).reshape(len(block), n_classes, n_draws)
             logits += biases.T
             at = xp.arange(len(block))
             predicted = self.prediction[block]

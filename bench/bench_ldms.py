@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().par
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from ldm import array_module, ldm_draws, ldm_seeding, to_numpy  # noqa: E402
-from problems import synthetic_problem  # noqa: E402
+from problems import margin_ldm, synthetic_problem  # noqa: E402
 from reference import literal_ldm, literal_seeding  # noqa: E402
 
 SETTINGS = {  # name: pool, sampling set, feature dim, classes, queries
@@ -96,10 +96,13 @@ def bench_setting(name, runs, xp_name):
                                     else f"~{per_draw * 1000 / (1000 * seconds / draws):.1f}x per draw")
 
     seed_features = problem[0]
+    if name == "huge":  # the estimator did not finish: seed from a stand-in LDM where every sample can be drawn
+        ldm = margin_ldm(problem[0], problem[2], problem[3], n_sample)
+        row["fast_seeding_note"] = " (stand-in LDM)"
     fast_seeding_seconds, peak, picked = measured(
         lambda: ldm_seeding(ldm, seed_features, n_query, rng=1), runs)
     assert len(set(picked.tolist())) == n_query
-    row["fast_seeding"] = f"{fast_seeding_seconds:.2f} s"
+    row["fast_seeding"] = f"{fast_seeding_seconds:.2f} s" + row.pop("fast_seeding_note", "")
     row["fast_seeding_mem"] = f"{peak:.0f} MiB"
     if n_pool <= LITERAL_SEEDING_LIMIT:
         literal_seconds, literal_peak, _ = measured(
