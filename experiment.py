@@ -220,6 +220,8 @@ def run_repetition(args, rep, train, test, n_classes, folder):
     results_path, state_path = folder / f"test_accs_{rep + 1:03d}.txt", folder / f"state_{rep + 1:03d}.npz"
     accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng = resume_or_start(
         args, rep, train, n_classes, state_path)
+    if accuracies:
+        write_accuracies(results_path, accuracies)  # in case a kill came between saving the state and this file
     if len(accuracies) == args.nStep + 1:
         print(f"rep {rep + 1}/{args.nRep} already finished ({results_path}): skipped", flush=True)
         return accuracies, labeled, valid
@@ -236,8 +238,8 @@ def run_repetition(args, rep, train, test, n_classes, folder):
             picked = query(args, model, train[0], pool, sampling_set, labeled, seed, step, timings)
             labeled = np.concatenate([labeled, pool[picked]])
             unlabeled = np.setdiff1d(unlabeled, labeled)
-        write_accuracies(results_path, accuracies)
         save_state(state_path, run_settings(args), accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng)
+        write_accuracies(results_path, accuracies)  # after the state, which is what a resumed run trusts
         (folder / "settings.json").write_text(json.dumps(run_settings(args), indent=1) + "\n")  # for plot_results
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
         keras.backend.clear_session(free_memory=True)

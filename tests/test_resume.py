@@ -25,13 +25,15 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
     process.send_signal(signal.SIGKILL)  # in the middle of step 2: training or querying
     process.wait()
     before = results.read_text().splitlines()
-    assert 2 <= len(before) < 5
+    saved = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")["accuracies"]  # written before the results
+    assert 2 <= len(before) <= len(saved) < 5
 
     resumed = run_script("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resumes after step {len(before) - 1}" in resumed.stdout
+    assert f"resumes after step {len(saved) - 1}" in resumed.stdout
     after = results.read_text().splitlines()
     assert len(after) == 5 and after[: len(before)] == before
+    assert [float(line) for line in after[: len(saved)]] == pytest.approx(saved, abs=5e-6)
     state = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")
     assert len(state["labeled"]) == 20 + 4 * 10 and len(np.unique(state["labeled"])) == 60
     assert not set(state["labeled"].tolist()) & set(state["unlabeled"].tolist())
