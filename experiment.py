@@ -162,7 +162,7 @@ def query(args, model, X, pool, sampling_set, labeled, seed, step, timings):
     """Return the positions into ``pool`` that the strategy picks: the model is asked once for the arrays
     the strategy needs, then the strategy works on arrays, with the step's own generator."""
     started = time.perf_counter()
-    arrays = models.pool_arrays(model, NEEDS[args.strategy], X[pool], X[sampling_set], X[labeled], n_mc=args.nMC)
+    arrays = models.pool_arrays(model, NEEDS[args.strategy], X, pool, sampling_set, labeled, n_mc=args.nMC)
     timings["features"] = time.perf_counter() - started
     arrays.timings = timings
     started = time.perf_counter()
@@ -227,6 +227,7 @@ def run_repetition(args, rep, train, test, n_classes, folder):
         return accuracies, labeled, valid
     if accuracies:
         print(f"rep {rep + 1}/{args.nRep} resumes after step {len(accuracies) - 1} from {state_path}", flush=True)
+    (folder / "settings.json").write_text(json.dumps(run_settings(args), indent=1) + "\n")  # for plot_results
     for step in range(len(accuracies), args.nStep + 1):
         timings, n_labeled = {}, len(labeled)
         keras.utils.set_random_seed(step_seed(seed, step))  # model initialisation and training order
@@ -240,7 +241,6 @@ def run_repetition(args, rep, train, test, n_classes, folder):
             unlabeled = np.setdiff1d(unlabeled, labeled)
         save_state(state_path, run_settings(args), accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng)
         write_accuracies(results_path, accuracies)  # after the state, which is what a resumed run trusts
-        (folder / "settings.json").write_text(json.dumps(run_settings(args), indent=1) + "\n")  # for plot_results
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
         keras.backend.clear_session(free_memory=True)
     return accuracies, labeled, valid

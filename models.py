@@ -104,14 +104,15 @@ def features_and_head(model, *arrays, batch_size=FEATURE_BATCH):
     return features, kernel, bias
 
 
-def pool_arrays(model, needs, X_pool, X_sample=None, X_labeled=None, n_mc=20, batch_size=FEATURE_BATCH):
-    """Return a strategies.PoolArrays with the fields in ``needs``, asking the model once: one batched
-    inference pass over pool (+ sampling set, + labeled set, where needed), and ``n_mc`` passes over the
-    pool with dropout on for 'mc_probabilities'."""
+def pool_arrays(model, needs, X, pool, sample=(), labeled=(), n_mc=20, batch_size=FEATURE_BATCH):
+    """Return a strategies.PoolArrays with the fields in ``needs``, for the images X[pool] (and X[sample],
+    X[labeled] where needed: only those are gathered), asking the model once: one batched inference pass,
+    and ``n_mc`` passes over the pool with dropout on for 'mc_probabilities'."""
     from strategies import PoolArrays
 
+    X_pool = X[pool]
     arrays = PoolArrays(n_pool=len(X_pool))
-    inputs = [X_pool] + [X for X, field in ((X_sample, "features_sample"), (X_labeled, "features_labeled"))
+    inputs = [X_pool] + [X[indices] for indices, field in ((sample, "features_sample"), (labeled, "features_labeled"))
                          if field in needs]
     if needs - {"mc_probabilities"}:
         features, probabilities = _forward(model, inputs, batch_size)

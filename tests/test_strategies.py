@@ -119,11 +119,11 @@ def test_pool_arrays_asks_the_model_for_what_is_needed():
 
     model = get_model("SCNN", (28, 28, 1), 10)
     X = np.random.default_rng(0).uniform(size=(12, 28, 28, 1)).astype(np.float32)
-    arrays = pool_arrays(model, NEEDS["coreset"], X[:8], X[8:10], X[10:])
+    arrays = pool_arrays(model, NEEDS["coreset"], X, np.arange(8), np.arange(8, 10), np.arange(10, 12))
     assert arrays.features.shape == (8, 128) and arrays.features_labeled.shape == (2, 128)
     assert arrays.features_sample is None and arrays.mc_probabilities is None
     np.testing.assert_allclose(arrays.probabilities, model.predict(X[:8], verbose=0), atol=1e-6)
-    arrays = pool_arrays(model, NEEDS["bald"], X[:8], n_mc=3)
+    arrays = pool_arrays(model, NEEDS["bald"], X, np.arange(8), n_mc=3)
     assert arrays.mc_probabilities.shape == (3, 8, 10) and arrays.features is None
     assert not np.allclose(arrays.mc_probabilities[0], arrays.mc_probabilities[1])  # dropout is on
     np.testing.assert_allclose(arrays.mc_probabilities.sum(axis=2), 1, atol=1e-5)
