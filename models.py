@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 from errors import UserError  # noqa: E402
+from optimizers import original_optimizer  # noqa: E402
 
 NETWORKS = ("SCNN", "KCNN")
 FEATURE_BATCH = 1024  # batch size for inference (features, validation, test): large, since no gradient is kept
@@ -67,13 +68,12 @@ def kcnn(input_shape, n_classes):
 
 
 def get_model(network, input_shape, n_classes):
-    """Return a freshly initialised S-CNN (Adam 1e-3) or K-CNN (RMSprop 1e-4), compiled with
-    sparse categorical cross-entropy and accuracy."""
-    if canonical_network(network) == "SCNN":
-        model, optimizer = scnn(input_shape, n_classes), keras.optimizers.Adam(learning_rate=1e-3)
-    else:
-        model, optimizer = kcnn(input_shape, n_classes), keras.optimizers.RMSprop(learning_rate=1e-4)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    """Return a freshly initialised S-CNN (Adam 1e-3) or K-CNN (RMSprop 1e-4, Keras 2.3.1's update rule),
+    compiled with sparse categorical cross-entropy and accuracy."""
+    network = canonical_network(network)
+    model = (scnn if network == "SCNN" else kcnn)(input_shape, n_classes)
+    model.compile(optimizer=original_optimizer(network), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     return model
 
 
