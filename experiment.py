@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-import models  # first: it sets the Keras backend and the TensorFlow log level before TensorFlow loads
+import backend  # first: picks and configures the Keras backend before Keras loads
 import keras
-import tensorflow as tf
+import models
 from tqdm.keras import TqdmCallback
 
 from checkpoint import load_state, save_state
@@ -185,8 +185,9 @@ RESUME_SETTINGS = ("dataset", "network", "nBatch", "nEpoch", "nValid", "nInit", 
 
 
 def run_settings(args):
-    """Return the settings that shape a run's curves, as saved with its state and in settings.json."""
-    return {name: getattr(args, name) for name in RESUME_SETTINGS}
+    """Return the settings that shape a run's curves (those flags and the Keras backend), as saved with its
+    state and in settings.json."""
+    return {name: getattr(args, name) for name in RESUME_SETTINGS} | {"backend": backend.NAME}
 
 
 def step_seed(seed, step):
@@ -203,8 +204,9 @@ def resume_or_start(args, rep, train, n_classes, state_path):
         protocol_rng = np.random.RandomState(args.seed + rep)  # replays the original's global-generator draws
         split = initial_split(train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
         return ([], *split, protocol_rng)
-    differences = [f"--{name} {state['settings'].get(name)} there, {value} here"
-                   for name, value in settings.items() if state["settings"].get(name) != value]
+    saved = {"backend": "tensorflow"} | state["settings"]  # older states were all TensorFlow runs
+    differences = [f"{'KERAS_BACKEND' if name == 'backend' else '--' + name} {saved.get(name)} there, {value} here"
+                   for name, value in settings.items() if saved.get(name) != value]
     if differences:
         raise UserError(f"{state_path} was made with other settings ({'; '.join(differences)}): run the same "
                         "command to resume it, use another --out, or --fresh to start over")
@@ -248,25 +250,20 @@ def run_repetition(args, rep, train, test, n_classes, folder):
 
 def describe_run(args, n_train, n_test):
     """Return the lines printed at the start of a run: every setting that shapes the curves."""
-    devices = ", ".join(d.device_type for d in tf.config.list_logical_devices()) or "none"
     settings = " ".join(f"--{k}={v}" for k, v in vars(args).items())
     return [
         f"LDM-S {args.dataset}: {settings}",
         f"train {n_train} / test {n_test} images; repetition r seeds its split, pools, models and LDM with "
-        f"seed + r = {args.seed}..{args.seed + args.nRep - 1}; TensorFlow op determinism on",
+        f"seed + r = {args.seed}..{args.seed + args.nRep - 1}",
         f"LDM: {len(SIGMAS)} sigmas {SIGMAS[0]:g}..{SIGMAS[-1]:g}, stop after 10 draws without decrease; "
         f"array module {array_module().__name__}",
-        f"python {platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}, "
-        f"numpy {np.__version__}; devices {devices}",
+        f"python {platform.python_version()}, keras {keras.__version__}, numpy {np.__version__}; {backend.describe()}",
     ]
 
 
 def prepare(args):
     """Check the settings, load the data and make the results folder; return (train, test, n_classes,
     folder). UserError for anything wrong, before anything is written."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)  # leave GPU memory for CuPy, or share a card
-    tf.config.experimental.enable_op_determinism()  # same seed, same machine: same results
     check_counts(args)
     args.network = models.canonical_network(args.network)
     train, test, n_classes = load_dataset(args.dataset, args.data_dir)

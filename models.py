@@ -1,15 +1,11 @@
 """The paper's two networks (SPEC section 4), and the model queries that LDM needs."""
-import os
+import backend  # noqa: F401  first: picks and configures the Keras backend before Keras loads
+import keras
+import numpy as np
+from keras import layers
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: fewer C++ logs
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
-
-from errors import UserError  # noqa: E402
-from optimizers import original_optimizer  # noqa: E402
+from errors import UserError
+from optimizers import original_optimizer
 
 NETWORKS = ("SCNN", "KCNN")
 FEATURE_BATCH = 1024  # batch size for inference (features, validation, test): large, since no gradient is kept

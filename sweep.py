@@ -82,7 +82,7 @@ def start_ray(options):
     """Start a local Ray instance, or join the cluster at --address, shipping this project's code."""
     import ray
 
-    env_vars = {name: os.environ[name] for name in ("LDMS_XP", "LDMS_DATA_DIR") if name in os.environ}
+    env_vars = {name: os.environ[name] for name in ("KERAS_BACKEND", "LDMS_XP", "LDMS_DATA_DIR") if name in os.environ}
     runtime_env = {"working_dir": str(ROOT), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
     ray.init(address=options.address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")

@@ -1,6 +1,5 @@
 """The networks' optimizers move weights exactly as Keras 2.3.1's closed-form updates do, on every
 installed Keras backend (each backend runs in its own process: Keras picks it once, at import)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from backend import installed_backends
 from conftest import ROOT
 
-BACKENDS = [name for name in ("tensorflow", "jax", "torch") if importlib.util.find_spec(name)]
 STEPS = 6
 MAGNITUDES = np.logspace(-6, -2, 9)  # one weight per gradient scale, from 1e-6 to 1e-2
 
@@ -79,7 +78,7 @@ def rmsprop(gradients, eps_inside, lr=1e-4, rho=0.9, eps=1e-7):
     return np.array(path)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=installed_backends())
 def trajectories(request):
     """What the project's optimizers do on one backend (run in a fresh process)."""
     env = dict(os.environ, KERAS_BACKEND=request.param)
