@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from errors import StorageError, UserError
-from utils import atomic_write
+from errors import UserError
+from utils import atomic_write, cannot_write
 
 ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set", "accuracies", "rng_key")
 VERSION = 1
@@ -62,7 +62,7 @@ def hold_lock(path, wait=False):
     try:
         file = open(path, "a+")
     except OSError as error:
-        raise StorageError(f"cannot write {path} ({error.strerror or error})") from None
+        raise cannot_write(path, error) from None
     with file:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -74,7 +74,10 @@ def hold_lock(path, wait=False):
                                 "to end or stop it (a killed run holds nothing), or use another --out") from None
             print(f"{path} is held by {holder}: waiting for it", flush=True)
             fcntl.flock(file, fcntl.LOCK_EX)
-        file.truncate(0)  # in append mode, the next write then starts the file
-        file.write(f"host {socket.gethostname()} pid {os.getpid()}\n")
-        file.flush()
+        try:
+            file.truncate(0)  # in append mode, the next write then starts the file
+            file.write(f"host {socket.gethostname()} pid {os.getpid()}\n")
+            file.flush()
+        except OSError as error:
+            raise cannot_write(path, error) from None
         yield

@@ -26,7 +26,12 @@ def atomic_write(path, write, mode="w"):
             temporary.unlink(missing_ok=True)  # give back the space it took
         except OSError:
             pass  # a read-only folder: nothing was written either
-        raise StorageError(f"cannot write {path} ({error.strerror or error})") from None
+        raise cannot_write(path, error) from None
+
+
+def cannot_write(path, error):
+    """Return the StorageError for an OSError met while writing ``path``: one line naming the path and the cause."""
+    return StorageError(f"cannot write {path} ({error.strerror or error})")
 
 
 def writable_folder_problem(folder):
