@@ -1,7 +1,7 @@
 """LDM-S on your own Keras model: scikit-learn's handwritten digits (8x8 images, shipped with scikit-learn, no
 download), a small classifier of your own, and a few active learning rounds of LDM-S against random sampling.
 
-    python3 examples/own_model.py                  # 5 rounds of 20 queries, about a minute on a 2-core CPU
+    python3 examples/own_model.py                  # 5 rounds of 20 queries, under 2 minutes of CPU time
     python3 examples/own_model.py --rounds 1 --epochs 5
 
 Everything LDM-S needs from the model is one call, ``query_ldms(model, X_pool, X_sample, n_query, rng=...)``.
