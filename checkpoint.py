@@ -1,11 +1,16 @@
-"""The saved state of a repetition, so that an interrupted run goes on from its last completed step."""
+"""The saved state of a repetition, so that an interrupted run goes on from its last completed step, and the
+lock that lets one process at a time run a repetition."""
+import fcntl
 import json
 import os
+import socket
 import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 
 from errors import UserError
+from utils import atomic_write, cannot_write
 
 ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set", "accuracies", "rng_key")
 VERSION = 1
@@ -13,18 +18,14 @@ VERSION = 1
 
 def save_state(path, settings, accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng):
     """Atomically write the state after a completed step: index sets, accuracies so far, the protocol
-    generator's state and the settings that made them (temporary file, flush, fsync, rename)."""
+    generator's state and the settings that made them (utils.atomic_write)."""
     rng_state = protocol_rng.get_state(legacy=False)
     meta = {"version": VERSION, "settings": settings, "rng_pos": rng_state["state"]["pos"],
             "rng_has_gauss": rng_state["has_gauss"], "rng_gauss": rng_state["gauss"]}
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        np.savez(file, meta=np.array(json.dumps(meta)), labeled=labeled, unlabeled=unlabeled, valid=valid,
-                 sampling_set=sampling_set, accuracies=np.asarray(accuracies, dtype=np.float64),
-                 rng_key=rng_state["state"]["key"])
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    atomic_write(path, lambda file: np.savez(
+        file, meta=np.array(json.dumps(meta)), labeled=labeled, unlabeled=unlabeled, valid=valid,
+        sampling_set=sampling_set, accuracies=np.asarray(accuracies, dtype=np.float64),
+        rng_key=rng_state["state"]["key"]), mode="wb")
 
 
 def load_state(path):
@@ -48,3 +49,35 @@ def load_state(path):
                         "as it is: remove it, or run with --fresh to start this repetition over") from None
     state.update(settings=meta["settings"], protocol_rng=protocol_rng, accuracies=state["accuracies"].tolist())
     return state
+
+
+@contextmanager
+def hold_lock(path, wait=False):
+    """Hold the lock file ``path`` for the ``with`` block, with this host and pid written into it.
+
+    The lock is an ``flock`` on the open file: the kernel drops it when the holder exits or dies, even by
+    SIGKILL, so a stale file never blocks. If another process holds it: UserError naming the holder, or
+    with ``wait`` a line saying so and a wait until it is released.
+    """
+    try:
+        file = open(path, "a+")
+    except OSError as error:
+        raise cannot_write(path, error) from None
+    with file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "a process that is starting"
+            if not wait:
+                raise UserError(f"{path} is held by {holder}: another run is writing this repetition; wait for it "
+                                "to end or stop it (a killed run holds nothing), or use another --out") from None
+            print(f"{path} is held by {holder}: waiting for it", flush=True)
+            fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            file.truncate(0)  # in append mode, the next write then starts the file
+            file.write(f"host {socket.gethostname()} pid {os.getpid()}\n")
+            file.flush()
+        except OSError as error:
+            raise cannot_write(path, error) from None
+        yield

@@ -16,6 +16,9 @@ DATASETS = {  # name: (image shape, number of classes)
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
+KERAS_CACHE = {"mnist": ("mnist.npz",),  # what keras.datasets keeps in its cache folder
+               "cifar10": ("cifar-10-batches-py-target_archive", "cifar-10-batches-py-target")}
+OFFLINE_FILES = {"mnist": "DIR/mnist.npz", "cifar10": "DIR/cifar-10-python.tar.gz or DIR/cifar-10-batches-py/"}
 
 
 def load_dataset(name, data_dir=None):
@@ -29,9 +32,7 @@ def load_dataset(name, data_dir=None):
         raise UserError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     data_dir = data_dir or os.environ.get("LDMS_DATA_DIR")
     if data_dir is None:
-        import keras
-
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        (x_train, y_train), (x_test, y_test) = _download(name)
         source = f"keras.datasets.{name}"
     elif name == "mnist":
         (x_train, y_train), (x_test, y_test) = _read_mnist_npz(Path(data_dir) / "mnist.npz")
@@ -42,6 +43,22 @@ def load_dataset(name, data_dir=None):
     train = _scaled(x_train, y_train, shape, n_classes, source, "train")
     test = _scaled(x_test, y_test, shape, n_classes, source, "test")
     return train, test, n_classes
+
+
+def _download(name):
+    """Return Keras' ((x_train, y_train), (x_test, y_test)) of ``name``, downloaded once into the Keras cache;
+    UserError naming what failed, a cached file that was there, and the way to run offline."""
+    import keras
+
+    cache = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets"
+    cached = [str(cache / entry) for entry in KERAS_CACHE[name] if (cache / entry).exists()]  # Keras may remove it
+    try:
+        return getattr(keras.datasets, name).load_data()
+    except Exception as error:  # Keras raises a bare Exception for a failed download, others for a bad cached file
+        cause = " ".join(str(error).split()) or type(error).__name__
+        held = f"; the Keras cache held {' and '.join(cached)}, truncated or corrupt" if cached else ""
+        raise UserError(f"could not fetch {name} with keras.datasets ({cause}){held}; to run without the download, "
+                        f"pass --data-dir DIR (or set LDMS_DATA_DIR=DIR) with {OFFLINE_FILES[name]}") from None
 
 
 def _scaled(x, y, shape, n_classes, source, part):

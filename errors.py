@@ -1,4 +1,4 @@
-"""The one exception type for user mistakes (bad flags, bad data files)."""
+"""The exception types the run scripts turn into one-line messages."""
 
 
 class UserError(Exception):
@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class TrainingDiverged(Exception):
     """Training produced a non-finite loss: the step stops with this message instead of a meaningless accuracy."""
+
+
+class StorageError(Exception):
+    """A results file could not be written (a full disk, a folder turned read-only): the run stops with exit
+    code 1, the last completed step's files intact, and the same command resumes once the cause is fixed."""

@@ -17,26 +17,13 @@ import keras
 import models
 from tqdm.keras import TqdmCallback
 
-from checkpoint import load_state, save_state
+from checkpoint import hold_lock, load_state, save_state
 from data import DATASETS, initial_split, load_dataset
-from errors import TrainingDiverged, UserError
+from errors import StorageError, TrainingDiverged, UserError
+from flags import COUNTS, FLAGS, RESUMED
 from ldm import SIGMAS, array_module
 from strategies import NEEDS, STRATEGIES, get_strategy
-
-DEFAULTS = {  # SPEC section 5, faithful
-    "mnist": dict(dataset="mnist", network="SCNN", nBatch=32, nEpoch=50, nValid=5000, nInit=20,
-                  nPool=2000, nQuery=20, nStep=50, nSample=2000),
-    "cifar10": dict(dataset="cifar10", network="KCNN", nBatch=64, nEpoch=150, nValid=5000, nInit=200,
-                    nPool=4000, nQuery=400, nStep=24, nSample=4000),
-}
-HELP = {
-    "dataset": "dataset: mnist or cifar10", "network": "network: SCNN or KCNN (any case, S-CNN also works)",
-    "nBatch": "training batch size", "nEpoch": "training epochs per step", "nValid": "validation samples",
-    "nInit": "initial labeled samples", "nPool": "pool size per query step",
-    "nQuery": "samples queried per step", "nStep": "acquisition steps (nStep+1 models are trained)",
-    "nSample": "size of the sampling set S for rho",
-}
-COUNTS = ("nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nSample", "nMC")  # must be >= 1
+from utils import atomic_write, writable_folder_problem
 
 
 def build_parser(dataset):
@@ -44,15 +31,10 @@ def build_parser(dataset):
     parser = argparse.ArgumentParser(
         description=f"LDM-S active learning on {dataset} (Cho et al., ICLR 2024), faithful defaults.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for flag, default in DEFAULTS[dataset].items():
-        parser.add_argument(f"--{flag}", type=type(default), default=default, help=HELP[flag])
-    parser.add_argument("--strategy", default="ldms",
-                        help=f"query strategy: {', '.join(STRATEGIES)} (results of any but ldms go to "
-                             "{dataset}_{network}_{strategy})")
-    parser.add_argument("--nMC", type=int, default=20, help="dropout passes of the bald strategy")
-    parser.add_argument("--nRep", type=int, default=5, help="repetitions r = 0 .. nRep-1")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="repetition r uses seed + r for its split, pools, model and LDM (0 = the original's split)")
+    for flag in FLAGS:
+        default = getattr(flag, dataset)
+        parser.add_argument(f"--{flag.name}", type=type(default), default=default,
+                            help=flag.help.format(strategies=", ".join(STRATEGIES)))
     parser.add_argument("--fresh", action="store_true",
                         help="start every repetition over instead of resuming from its saved state")
     parser.add_argument("--data-dir", default=os.environ.get("LDMS_DATA_DIR"),
@@ -66,7 +48,7 @@ def check_counts(args):
     if args.dataset not in DATASETS:
         raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")
     get_strategy(args.strategy)
-    for flag in COUNTS + ("nRep",):
+    for flag in COUNTS:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.nStep < 0:
@@ -99,24 +81,15 @@ def results_folder(args):
     if it cannot be written."""
     suffix = "" if args.strategy == "ldms" else f"_{args.strategy}"
     folder = Path(args.out) / f"{args.dataset}_{args.network}{suffix}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"--out: cannot write results into {folder} ({error.strerror or error})") from None
+    problem = writable_folder_problem(folder)
+    if problem:
+        raise UserError(f"--out: cannot write results into {folder} ({problem})")
     return folder
 
 
 def write_accuracies(path, accuracies):
     """Atomically rewrite ``path`` with one '%.5f' accuracy per line (a crash leaves the old or the new file)."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as file:
-        file.writelines(f"{accuracy:.5f}\n" for accuracy in accuracies)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    atomic_write(path, lambda file: file.writelines(f"{accuracy:.5f}\n" for accuracy in accuracies))
 
 
 class ValidationTimer(keras.callbacks.Callback):
@@ -146,7 +119,8 @@ def train_and_test(args, train, test, labeled, valid, n_classes, timings):
     history = model.fit(X[labeled], y[labeled], batch_size=args.nBatch, epochs=args.nEpoch, verbose=0,
                         validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
                         callbacks=[keep_best, validation, keras.callbacks.TerminateOnNaN(),
-                                   TqdmCallback(verbose=0, leave=False, desc="epochs")])
+                                   TqdmCallback(verbose=0, leave=False, desc="epochs",
+                                                disable=None)])  # a bar on a terminal only
     fitted = time.perf_counter()
     losses = history.history["loss"]
     if not np.all(np.isfinite(losses)):
@@ -180,14 +154,10 @@ def step_line(rep, step, args, n_labeled, accuracy, timings):
             f"| query {timings.get('query', 0.0):.1f}s" + (f" ({parts})" if parts else ""))
 
 
-RESUME_SETTINGS = ("dataset", "network", "nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nStep",
-                   "nSample", "seed", "strategy", "nMC")  # what a saved state must agree on with the command resuming it
-
-
 def run_settings(args):
     """Return the settings that shape a run's curves (those flags and the Keras backend), as saved with its
     state and in settings.json."""
-    return {name: getattr(args, name) for name in RESUME_SETTINGS} | {"backend": backend.NAME}
+    return {name: getattr(args, name) for name in RESUMED} | {"backend": backend.NAME}
 
 
 def step_seed(seed, step):
@@ -214,7 +184,14 @@ def resume_or_start(args, rep, train, n_classes, state_path):
             state["protocol_rng"])
 
 
-def run_repetition(args, rep, train, test, n_classes, folder):
+def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
+    """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: refused if another process
+    holds it, or with ``wait`` after waiting for it); return what ``run_steps`` returns."""
+    with hold_lock(folder / f"state_{rep + 1:03d}.lock", wait):
+        return run_steps(args, rep, train, test, n_classes, folder)
+
+
+def run_steps(args, rep, train, test, n_classes, folder):
     """Run repetition ``rep`` (0-based, seeded with seed + rep) from its last completed step; return
     (test accuracies, final labeled indices, validation indices). After every step the results file
     and the state are rewritten atomically."""
@@ -229,7 +206,7 @@ def run_repetition(args, rep, train, test, n_classes, folder):
         return accuracies, labeled, valid
     if accuracies:
         print(f"rep {rep + 1}/{args.nRep} resumes after step {len(accuracies) - 1} from {state_path}", flush=True)
-    (folder / "settings.json").write_text(json.dumps(run_settings(args), indent=1) + "\n")  # for plot_results
+    atomic_write(folder / "settings.json", lambda file: file.write(json.dumps(run_settings(args), indent=1) + "\n"))
     for step in range(len(accuracies), args.nStep + 1):
         timings, n_labeled = {}, len(labeled)
         keras.utils.set_random_seed(step_seed(seed, step))  # model initialisation and training order
@@ -271,19 +248,21 @@ def prepare(args):
     return train, test, n_classes, results_folder(args)
 
 
-def run(args, reps=None):
+def run(args, reps=None, wait=False):
     """Run the repetitions ``reps`` (default: all of --nRep) of the experiment described by ``args``;
-    results go under args.out. Return {rep: test accuracies}."""
+    results go under args.out. A repetition another process holds is refused (UserError), or with ``wait``
+    waited for. Return {rep: test accuracies}."""
     train, test, n_classes, folder = prepare(args)
     print("\n".join(describe_run(args, len(train[1]), len(test[1]))), flush=True)
-    accuracies = {rep: run_repetition(args, rep, train, test, n_classes, folder)[0]
+    accuracies = {rep: run_repetition(args, rep, train, test, n_classes, folder, wait)[0]
                   for rep in (range(args.nRep) if reps is None else reps)}
     print(f"results in {folder}", flush=True)
     return accuracies
 
 
 def main(dataset, argv=None):
-    """Parse the flags of the run script for ``dataset`` and run; return the exit code (2 for user mistakes)."""
+    """Parse the flags of the run script for ``dataset`` and run; return the exit code (2 for user mistakes,
+    1 for a diverged training or a results file that could not be written)."""
     args = build_parser(dataset).parse_args(argv)
     try:
         run(args)
@@ -292,6 +271,10 @@ def main(dataset, argv=None):
         return 2
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except StorageError as error:
+        print(f"error: {error}: the completed steps are on disk; free space or make the folder writable, then "
+              "run the same command to resume", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: results of completed steps are on disk", file=sys.stderr)

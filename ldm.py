@@ -54,21 +54,27 @@ def to_numpy(array):
     return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
+def _bar_off(progress):
+    """tqdm's ``disable`` for ``progress``: True draws a bar, False none, None one only on a terminal."""
+    return None if progress is None else not progress
+
+
 def estimate_ldm(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10, sigmas=None, xp=None,
-                 max_chunk=128):
+                 max_chunk=128, progress=None):
     """Return the estimated LDM of every pool sample, a float32 NumPy array of shape (n_pool,).
 
     The last layer (kernel d x C, bias C) is perturbed with Gaussian noise of growing sigma. A draw
     that flips a pool sample's prediction bounds its LDM by rho, the fraction of the sampling set
     that the same draw flips; the LDM is the smallest such rho (1 if no draw ever flipped it).
     Each sigma ends after ``stop_cond`` consecutive draws that lowered no LDM. Draws are evaluated
-    up to ``max_chunk`` at a time; the values are exactly those of one draw at a time.
+    up to ``max_chunk`` at a time; the values are exactly those of one draw at a time. ``progress``: True
+    draws a bar of the sigma levels on stderr, False none, None (the default) one only if stderr is a terminal.
     """
     sigmas = SIGMAS if sigmas is None else sigmas
-    with tqdm(total=len(sigmas), desc="LDM sigma grid", leave=False) as progress:
+    with tqdm(total=len(sigmas), desc="LDM sigma grid", leave=False, disable=_bar_off(progress)) as bar:
         for levels_done, _, ldm in ldm_draws(features_pool, features_sample, kernel, bias, rng=rng,
                                              stop_cond=stop_cond, sigmas=sigmas, xp=xp, max_chunk=max_chunk):
-            progress.update(levels_done - progress.n)
+            bar.update(levels_done - bar.n)
     return to_numpy(ldm).astype(np.float32)
 
 
@@ -224,7 +230,7 @@ def seeding_weights(sorted_ldm, n_query, xp=np):
     return xp.minimum(gamma, 1.0)
 
 
-def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
+def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32, progress=None):
     """Return ``n_query`` distinct pool positions (NumPy int64 array, in the order chosen) by LDM-S.
 
     The smallest LDM is taken first; each next sample is drawn with probability proportional to
@@ -236,6 +242,7 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
     cumulative sum and a binary search) and accepted with probability (D_now / D_then)^2, D_now taking
     the samples chosen since into account: rejection sampling, so each pick follows the spec's
     distribution exactly. Samples with gamma = 0 can never be drawn and are left out from the start.
+    ``progress`` is the bar's switch as in ``estimate_ldm``.
     """
     xp = xp or array_module()
     rng = np.random.default_rng(rng)
@@ -270,7 +277,7 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
     nearest = update(xp.full(len(unit), xp.inf, dtype=xp.float32), [0])  # the smallest LDM, drawable[0], first
     chosen, pending, rejections = [0], [], 0
     cumulative = xp.cumsum((gamma * nearest) ** 2)
-    with tqdm(total=n_query, initial=1, desc="LDM-S seeding", leave=False) as progress:
+    with tqdm(total=n_query, initial=1, desc="LDM-S seeding", leave=False, disable=_bar_off(progress)) as bar:
         while len(chosen) < n_query:
             if pending and (len(pending) >= refresh or rejections >= refresh or float(cumulative[-1]) == 0):
                 nearest = update(nearest, pending)
@@ -285,7 +292,7 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
             if rng.random() * then**2 < now**2:  # a chosen sample has D_now = 0: never taken twice
                 chosen.append(index)
                 pending.append(index)
-                progress.update(1)
+                bar.update(1)
             else:
                 rejections += 1
     picked = to_numpy(drawable)[chosen].tolist()
@@ -295,33 +302,20 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32):
     return np.asarray(picked, dtype=np.int64)
 
 
-def select_ldms(features_pool, features_sample, kernel, bias, n_query, *, rng, xp=None, timings=None):
+def select_ldms(features_pool, features_sample, kernel, bias, n_query, *, rng, xp=None, timings=None,
+                progress=None):
     """Return the ``n_query`` pool positions (NumPy int64 array) LDM-S picks, from the model's arrays.
 
     The perturbations and the seeding draw from two independent streams spawned from ``rng``. If
-    ``timings`` is a dict, the seconds spent in 'estimation' and 'seeding' are added to it.
+    ``timings`` is a dict, the seconds spent in 'estimation' and 'seeding' are added to it. ``progress``
+    is the bars' switch as in ``estimate_ldm``.
     """
     noise_rng, seeding_rng = np.random.default_rng(rng).spawn(2)
     timings = {} if timings is None else timings
     started = time.perf_counter()
-    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp)
+    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp, progress=progress)
     estimated = time.perf_counter()
-    picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp)
+    picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp, progress=progress)
     for part, seconds in (("estimation", estimated - started), ("seeding", time.perf_counter() - estimated)):
         timings[part] = timings.get(part, 0.0) + seconds
     return picked
-
-
-def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None, timings=None):
-    """Return the positions into ``X_pool`` (NumPy int64 array) of the ``n_query`` samples LDM-S picks.
-
-    The model is asked once for the penultimate features of pool and sampling set and for the
-    weights of its last Dense layer; everything after that is array maths (``select_ldms``).
-    """
-    import models  # Keras is needed only here, not by the array maths above
-
-    timings = {} if timings is None else timings
-    started = time.perf_counter()
-    (features_pool, features_sample), kernel, bias = models.features_and_head(model, X_pool, X_sample)
-    timings["features"] = timings.get("features", 0.0) + time.perf_counter() - started
-    return select_ldms(features_pool, features_sample, kernel, bias, n_query, rng=rng, xp=xp, timings=timings)

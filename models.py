@@ -1,11 +1,16 @@
-"""The paper's two networks (SPEC section 4), and the model queries that LDM needs."""
+"""The paper's two networks (SPEC section 4), the model queries that LDM needs, and ``query_ldms``: LDM-S
+on any Keras classifier."""
+import time
+
 import backend  # noqa: F401  first: picks and configures the Keras backend before Keras loads
 import keras
 import numpy as np
 from keras import layers
 
 from errors import UserError
+from ldm import select_ldms
 from optimizers import original_optimizer
+from strategies import PoolArrays
 
 NETWORKS = ("SCNN", "KCNN")
 FEATURE_BATCH = 1024  # batch size for inference (features, validation, test): large, since no gradient is kept
@@ -104,8 +109,6 @@ def pool_arrays(model, needs, X, pool, sample=(), labeled=(), n_mc=20, batch_siz
     """Return a strategies.PoolArrays with the fields in ``needs``, for the images X[pool] (and X[sample],
     X[labeled] where needed: only those are gathered), asking the model once: one batched inference pass,
     and ``n_mc`` passes over the pool with dropout on for 'mc_probabilities'."""
-    from strategies import PoolArrays
-
     X_pool = X[pool]
     arrays = PoolArrays(n_pool=len(X_pool))
     inputs = [X_pool] + [X[indices] for indices, field in ((sample, "features_sample"), (labeled, "features_labeled"))
@@ -123,3 +126,18 @@ def pool_arrays(model, needs, X, pool, sample=(), labeled=(), n_mc=20, batch_siz
                             for start in range(0, len(X_pool), batch_size)])
             for _ in range(n_mc)])
     return arrays
+
+
+def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None, timings=None, progress=None):
+    """Return the positions into ``X_pool`` (NumPy int64 array) of the ``n_query`` samples LDM-S picks.
+
+    ``model`` is any Keras classifier whose last weighted layer is a Dense layer with bias. It is asked
+    once for the penultimate features of pool and sampling set and for that layer's weights; everything
+    after that is array maths (``ldm.select_ldms``, which takes ``xp``, ``timings`` and ``progress``).
+    """
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    (features_pool, features_sample), kernel, bias = features_and_head(model, X_pool, X_sample)
+    timings["features"] = timings.get("features", 0.0) + time.perf_counter() - started
+    return select_ldms(features_pool, features_sample, kernel, bias, n_query, rng=rng, xp=xp, timings=timings,
+                       progress=progress)

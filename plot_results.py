@@ -22,14 +22,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import ttest_rel
 
+from data import DATASETS
 from errors import UserError
+from flags import defaults
 
 RESULTS_ROOT = Path("results")
 RESULT_FILE = re.compile(r"test_accs_(\d{3})\.txt")
 ACCURACY = re.compile(r"\d\.\d{5}")  # what '%.5f' writes for a value in [0, 1]
 FOLDER_NAME = re.compile(r"([^_]+)_([^_]+)(?:_(.+))?")  # {dataset}_{network}[_{strategy}]
 DEFAULT_STRATEGY = "ldms"
-DEFAULT_BUDGET = {"mnist": (20, 20), "cifar10": (200, 400)}  # (nInit, nQuery) of run_mnist.py, run_cifar10.py
+DEFAULT_BUDGET = {dataset: (defaults(dataset)["nInit"], defaults(dataset)["nQuery"])  # of run_mnist.py, run_cifar10.py
+                  for dataset in DATASETS}
 ALPHA = 0.05  # significance level of the paired t-tests
 FILE_PRECISION = 5e-6  # half the last digit of '%.5f': smaller step-0 differences are rounding
 PROFILE_TAUS = (1.0, 1.01, 1.05, 1.1)  # taus printed in the performance profile table

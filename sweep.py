@@ -8,13 +8,15 @@ saved state when Ray retries it after a worker or node died, and a re-run skips 
 """
 import argparse
 import os
+import socket
 import sys
-import uuid
 from pathlib import Path
 
 import experiment
 import models
+from data import DATASETS, load_dataset
 from errors import UserError
+from utils import writable_folder_problem
 
 ROOT = Path(__file__).resolve().parent
 UPLOAD_EXCLUDES = [".venv", ".git", "results", "docs", "bench", "tests", "**/__pycache__"]
@@ -34,8 +36,8 @@ def build_grid(argv):
     options, rest = parser.parse_known_args(argv)
     grid = []
     for dataset in options.dataset:
-        if dataset not in experiment.DEFAULTS:
-            raise UserError(f"--dataset must be among {', '.join(experiment.DEFAULTS)}, got {dataset!r}")
+        if dataset not in DATASETS:
+            raise UserError(f"--dataset must be among {', '.join(DATASETS)}, got {dataset!r}")
         for strategy in options.strategy:
             args = experiment.build_parser(dataset).parse_args(rest + ["--dataset", dataset, "--strategy", strategy])
             args.out = str(Path(args.out).resolve())  # the same folder whatever a worker's directory
@@ -47,8 +49,6 @@ def build_grid(argv):
 
 def check_grid(grid):
     """Check every job against its data and make its results folder; return the folders. UserError first."""
-    from data import load_dataset
-
     sizes = {}
     for args in grid:
         args.network = models.canonical_network(args.network)
@@ -60,22 +60,15 @@ def check_grid(grid):
 
 
 def run_job(args, rep):
-    """One repetition, in a Ray worker: the experiment's own code, resuming from its saved state."""
-    return experiment.run(args, reps=[rep])[rep]
+    """One repetition, in a Ray worker: the experiment's own code, resuming from its saved state. A retry
+    whose earlier worker still runs waits for it to let go of the repetition (a dead one holds nothing)."""
+    return experiment.run(args, reps=[rep], wait=True)[rep]
 
 
 def probe_storage(out):
     """Write and remove a file in ``out``; return None, or what went wrong, naming the node."""
-    import socket
-
-    try:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        probe = Path(out) / f".probe-{uuid.uuid4().hex}"
-        probe.write_text("")
-        probe.unlink()
-        return None
-    except OSError as error:
-        return f"node {socket.gethostname()} cannot write into --out {out} ({error.strerror or error})"
+    problem = writable_folder_problem(out)
+    return problem and f"node {socket.gethostname()} cannot write into --out {out} ({problem})"
 
 
 def start_ray(options):
@@ -112,7 +105,7 @@ def run_grid(ray, options, grid):
         for rep in range(args.nRep):
             pending[task.remote(args, rep)] = f"{args.dataset} {args.network} {args.strategy} rep {rep + 1}"
     failures = {}
-    with tqdm(total=len(pending), desc="repetitions", unit="rep") as progress:
+    with tqdm(total=len(pending), desc="repetitions", unit="rep", disable=None) as progress:  # terminals only
         while pending:
             progress.set_postfix(done=progress.n - len(failures), running=len(pending), failed=len(failures))
             ready, _ = ray.wait(list(pending), num_returns=1)

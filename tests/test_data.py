@@ -1,10 +1,12 @@
 """Loading the datasets (shared files and bad files) and the protocol's initial split."""
+import os
 import pickle
 import tarfile
 
 import numpy as np
 import pytest
 
+from conftest import run_script
 from data import initial_split, load_dataset
 from errors import UserError
 
@@ -148,3 +150,26 @@ def test_split_with_too_few_samples_of_a_class():
     y = np.array([0, 1, 1, 1, 1, 1])
     with pytest.raises(UserError, match="class 0 has only 1"):
         initial_split(y, 4, 0, 2, 2, np.random.RandomState(0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_failed_download_is_one_line_naming_the_cause_and_the_way_out(tmp_path, cached):
+    keras_home = tmp_path / "keras"
+    (keras_home / "datasets").mkdir(parents=True)
+    if cached:  # a download that broke off, left in the cache
+        (keras_home / "datasets" / "mnist.npz").write_bytes(b"PK\x03\x04" + b"\0" * 1000)
+    env = {name: value for name, value in os.environ.items() if name.lower() not in ("no_proxy", "ldms_data_dir")}
+    unreachable = "http://127.0.0.1:9"  # the discard port: every connection through this proxy is refused
+    env.update(KERAS_HOME=str(keras_home), http_proxy=unreachable, https_proxy=unreachable,
+               HTTP_PROXY=unreachable, HTTPS_PROXY=unreachable)
+    result = run_script("run_mnist.py", "--out", tmp_path / "out", env=env, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: could not fetch mnist with keras.datasets (URL fetch failure on "
+                           "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz")
+    assert "Connection refused" in line
+    assert line.endswith("to run without the download, pass --data-dir DIR (or set LDMS_DATA_DIR=DIR) with "
+                         "DIR/mnist.npz")
+    assert (f"the Keras cache held {keras_home / 'datasets' / 'mnist.npz'}, truncated or corrupt" in line) == cached
+    assert not (tmp_path / "out").exists()

@@ -204,3 +204,15 @@ def test_nan_features_are_a_clear_error(where):
             ldm_seeding(np.linspace(0, 1, 30), pool, 5, rng=0)
         else:
             estimate_ldm(pool, sample, kernel, bias, rng=0)
+
+
+def test_progress_bars_only_where_asked_and_by_default_only_on_a_terminal(capsys):
+    pool, sample, kernel, bias = clustered_problem(0, n_pool=60, n_sample=60)
+    for progress in (None, False):  # capsys' stderr is not a terminal
+        ldm = estimate_ldm(pool, sample, kernel, bias, rng=0, progress=progress)
+        ldm_seeding(ldm, pool, 5, rng=0, progress=progress)
+        assert capsys.readouterr().err == ""
+    ldm = estimate_ldm(pool, sample, kernel, bias, rng=0, progress=True)
+    ldm_seeding(ldm, pool, 5, rng=0, progress=True)
+    drawn = capsys.readouterr().err
+    assert "LDM sigma grid" in drawn and "LDM-S seeding" in drawn

@@ -11,6 +11,7 @@ import pytest
 from backend import installed_backends
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # each backend runs in a subprocess
 STEPS = 6
 MAGNITUDES = np.logspace(-6, -2, 9)  # one weight per gradient scale, from 1e-6 to 1e-2
 

@@ -1,22 +1,21 @@
 """Runs that survive: resume after SIGKILL, reproducible seeds, and clear errors for bad input."""
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 from checkpoint import load_state
-from conftest import ROOT
-from test_run import TINY, read_accuracies, run_script
+from conftest import TINY, read_accuracies, run_script, script_command
+
+pytestmark = pytest.mark.slow  # every test here runs a script
 
 RESUMABLE = TINY + ["--nStep", "4"]
 
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
-    command = [sys.executable, str(ROOT / "run_mnist.py"), *RESUMABLE, "--data-dir", str(shared_data),
-               "--out", str(tmp_path)]
+    command = script_command("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
     results = tmp_path / "mnist_SCNN" / "test_accs_001.txt"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300

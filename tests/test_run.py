@@ -1,29 +1,12 @@
 """End to end through the run scripts, on the shared datasets with tiny settings."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import TINY, read_accuracies, run_script
 
-TINY = ["--nEpoch", "1", "--nStep", "2", "--nValid", "100", "--nPool", "200", "--nSample", "200",
-        "--nQuery", "10", "--nRep", "1"]
-
-
-def run_script(script, *args, cwd=None):
-    env = dict(os.environ, LDMS_XP="numpy")
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=600)
-
-
-def read_accuracies(path):
-    lines = Path(path).read_text().splitlines()
-    assert all(len(line.split(".")[1]) == 5 for line in lines)  # '%.5f'
-    return [float(line) for line in lines]
+pytestmark = pytest.mark.slow  # every test here runs a script or trains a model
 
 
 def test_mnist_end_to_end(tmp_path, shared_data):
@@ -35,7 +18,9 @@ def test_mnist_end_to_end(tmp_path, shared_data):
     assert [int(line.split("| labeled ")[1].split()[0]) for line in logged] == [20, 30, 40]
     assert "--nQuery=10" in result.stdout and "array module numpy" in result.stdout  # settings are printed
     folder = tmp_path / "mnist_SCNN"
-    assert sorted(p.name for p in folder.iterdir()) == ["settings.json", "state_001.npz", "test_accs_001.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["settings.json", "state_001.lock", "state_001.npz",
+                                                        "test_accs_001.txt"]
+    assert "\r" not in result.stderr  # no progress bars when the output is not a terminal
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["nQuery"] == 10 and settings["nInit"] == 20 and settings["strategy"] == "ldms"
 

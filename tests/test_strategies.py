@@ -130,8 +130,7 @@ def test_pool_arrays_asks_the_model_for_what_is_needed():
 
 
 def test_query_ldms_on_a_keras_model_is_select_ldms_on_its_arrays():
-    from ldm import query_ldms
-    from models import features_and_head, get_model
+    from models import features_and_head, get_model, query_ldms
 
     model = get_model("SCNN", (28, 28, 1), 10)
     X = np.random.default_rng(1).uniform(size=(90, 28, 28, 1)).astype(np.float32)

@@ -2,25 +2,20 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT
-from test_run import TINY, run_script
+from conftest import TINY, run_script, script_command
+
+pytestmark = pytest.mark.slow  # every test here starts the sweep script, most of them Ray
 
 GRID_FLAGS = ["--nEpoch", "1", "--nStep", "1", "--nValid", "100", "--nPool", "200", "--nSample", "200",
               "--nQuery", "10"]
 
 
-def sweep_command(*args):
-    return [sys.executable, str(ROOT / "sweep.py"), *map(str, args)]
-
-
 def run_sweep(*args, timeout=600):
-    return subprocess.run(sweep_command(*args), capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, LDMS_XP="numpy"))
+    return run_script("sweep.py", *args, timeout=timeout)
 
 
 def test_a_grid_writes_what_the_run_script_writes(tmp_path, shared_data):
@@ -41,7 +36,7 @@ def test_a_grid_writes_what_the_run_script_writes(tmp_path, shared_data):
 
 def test_a_killed_worker_is_retried_and_resumes(tmp_path, shared_data):
     flags = [*GRID_FLAGS, "--nStep", "3", "--nRep", "1"]
-    process = subprocess.Popen(sweep_command("--strategy", "random", *flags, "--data-dir", shared_data,
+    process = subprocess.Popen(script_command("sweep.py", "--strategy", "random", *flags, "--data-dir", shared_data,
                                              "--out", tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=dict(os.environ, LDMS_XP="numpy"))
     results = tmp_path / "mnist_SCNN_random" / "test_accs_001.txt"

@@ -1,0 +1,46 @@
+"""Plumbing shared by the run, the checkpoint and the sweep: files written atomically, a writable-folder probe."""
+import os
+import uuid
+from pathlib import Path
+
+from errors import StorageError
+
+
+def atomic_write(path, write, mode="w"):
+    """Write ``path`` through ``write(file)`` atomically: a temporary file beside it, flushed, fsynced and
+    renamed over it, so a crash leaves the old or the new file, never half of one.
+
+    A write that fails (a full disk, a folder turned read-only) removes the temporary file, leaves ``path``
+    as it was and raises StorageError naming ``path``.
+    """
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with open(temporary, mode) as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        try:
+            temporary.unlink(missing_ok=True)  # give back the space it took
+        except OSError:
+            pass  # a read-only folder: nothing was written either
+        raise cannot_write(path, error) from None
+
+
+def cannot_write(path, error):
+    """Return the StorageError for an OSError met while writing ``path``: one line naming the path and the cause."""
+    return StorageError(f"cannot write {path} ({error.strerror or error})")
+
+
+def writable_folder_problem(folder):
+    """Create ``folder`` if needed, then write and remove a probe file in it; return None, or what went wrong."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = Path(folder) / f".write-test-{uuid.uuid4().hex}"
+        probe.write_text("")
+        probe.unlink()
+        return None
+    except OSError as error:
+        return error.strerror or str(error)
