@@ -28,7 +28,7 @@ part() {  # part NAME SECONDS COMMAND...: run COMMAND with a time limit, its out
   echo "== $name: exit $status after $((SECONDS - started)) s"
 }
 
-part versions 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader;
+part versions 30 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader;
   python3 -c "
 import sys, numpy, scipy, cupy, jax, torch, keras
 print(\"python\", sys.version.split()[0], \"numpy\", numpy.__version__, \"scipy\", scipy.__version__)
@@ -37,17 +37,17 @@ print(\"cupy\", cupy.__version__, \"devices\", cupy.cuda.runtime.getDeviceCount(
 print(\"jax\", jax.__version__, jax.devices(), \"torch\", torch.__version__, torch.cuda.get_device_name(0))
 print(\"keras\", keras.__version__, \"backend\", keras.backend.backend())
 "'
-part ldm 210 python3 bench/gpu_ldm.py --seeds 5 --max-seconds 30
-part train 200 python3 bench/gpu_train.py --data-dir .gpu
-part epochs 150 python3 bench/cifar_epochs.py --subset .gpu/cifar_epochs.npz --seeds 0 1
+part ldm 170 python3 bench/gpu_ldm.py --seeds 4 --max-seconds 15
 
-tiny=(--nEpoch 2 --nStep 2 --nValid 500 --nPool 500 --nSample 500 --nQuery 10 --nRep 1 --data-dir .gpu)
-part e2e 150 bash -c "
+tiny=(--nEpoch 2 --nStep 1 --nValid 500 --nPool 500 --nSample 500 --nQuery 10 --nRep 1 --data-dir .gpu)
+part e2e 100 bash -c "
   for backend in jax torch; do
     for run in a b; do
-      KERAS_BACKEND=\$backend python3 run_mnist.py ${tiny[*]} --out /tmp/e2e_\${backend}_\$run || exit 1
+      KERAS_BACKEND=\$backend python3 run_mnist.py ${tiny[*]} --out /tmp/e2e_\${backend}_\$run || echo \"\$backend run \$run failed\"
     done
     cmp /tmp/e2e_\${backend}_a/mnist_SCNN/test_accs_001.txt /tmp/e2e_\${backend}_b/mnist_SCNN/test_accs_001.txt \
       && echo \"\$backend: the same seed gave byte-identical test_accs_001.txt\"
     cat /tmp/e2e_\${backend}_a/mnist_SCNN/test_accs_001.txt
   done"
+part train 150 python3 bench/gpu_train.py --data-dir .gpu
+part epochs 100 python3 bench/cifar_epochs.py --subset .gpu/cifar_epochs.npz --seeds 0 1

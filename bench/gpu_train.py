@@ -22,6 +22,7 @@ import experiment  # noqa: E402  (imports models first, which configures the Ker
 import keras  # noqa: E402
 
 from data import initial_split, load_dataset  # noqa: E402
+from flags import defaults  # noqa: E402
 
 PARTS = ("training", "validation", "test", "features", "estimation", "seeding")
 
@@ -38,7 +39,7 @@ def cifar_shaped(n_train, n_test, seed=0):
 
 def step(dataset, n_labeled, epochs, train, test):
     """Run one step (train, validate, test, query) with the dataset's defaults; return its timings."""
-    args = SimpleNamespace(**experiment.DEFAULTS[dataset], strategy="ldms", nMC=20)
+    args = SimpleNamespace(**defaults(dataset))
     args.nEpoch, args.nInit = epochs, n_labeled
     labeled, unlabeled, valid, sampling_set = initial_split(train[1], n_labeled, args.nValid, args.nSample, 10,
                                                             np.random.RandomState(0))
