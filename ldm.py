@@ -16,10 +16,6 @@ from errors import UserError
 
 SIGMAS = tuple(10.0 ** (-5 + 0.1 * k) for k in range(51))  # 1e-5 .. 1, increasing
 DISTANCE_FLOOR = 1e-5  # cosine distances below this count as 0
-SUBSPACE_RANK = 32  # principal directions of the features in which a draw's effect is computed exactly
-BASIS_ROWS = 16384  # at most this many evenly spaced rows of each feature set give the principal directions
-CONCENTRATED = 0.5  # rows with |residual| / |h| at most this get the subspace bound before the full product
-DENSE = 0.25  # rows the bound leaves unsure for more than this share of a chunk's draws: one product for all
 
 
 def array_module():
@@ -83,20 +79,17 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
     ``ldm`` is the xp float64 array of the current values. Draw t uses row t of one stream of float32
     normals (kernel noise, then bias noise), whatever the chunking: rows drawn past the end of a sigma
     level are used by the next level, so the values equal those of one draw at a time. If ``counts`` is
-    a dict, it holds the (row, draw) pairs so far that passed the reach test ('candidates') and those
-    that needed the full matrix product ('evaluated'), pool and sampling set together.
+    a dict, counts["evaluated"] is kept at the number of (row, draw) pairs, pool and sampling set
+    together, that went through a matrix product so far.
     """
     xp = xp or array_module()
     rng = np.random.default_rng(rng)
     kernel = xp.asarray(kernel, dtype=xp.float32)
     bias = xp.asarray(bias, dtype=xp.float32)
-    features_pool = xp.asarray(features_pool, dtype=xp.float32)
-    features_sample = xp.asarray(features_sample, dtype=xp.float32)
-    _require_finite(xp, features_pool=features_pool, features_sample=features_sample, kernel=kernel, bias=bias)
     dim, n_classes = kernel.shape
-    basis = _principal_basis((features_pool, features_sample), min(SUBSPACE_RANK, dim), xp)
-    pool = _Rows(features_pool, kernel, bias, basis, xp)
-    sample = _Rows(features_sample, kernel, bias, basis, xp)
+    pool = _Rows(features_pool, kernel, bias, xp)
+    sample = _Rows(features_sample, kernel, bias, xp)
+    _require_finite(xp, features_pool=pool.features, features_sample=sample.features, kernel=kernel, bias=bias)
     ldm = xp.ones(pool.size, dtype=xp.float64)
     spare = np.empty((0, dim * n_classes + n_classes), dtype=np.float32)  # drawn, not used yet
     draws = 0
@@ -107,8 +100,11 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
             if len(spare) < size:
                 fresh = rng.standard_normal((size - len(spare), spare.shape[1]), dtype=np.float32)
                 spare = np.concatenate([spare, fresh])
-            chunk = _Draws(xp.asarray(spare[:size]), sigma, kernel, bias, basis, xp)
-            lowered, rows, running = _chunk_effects(ldm, pool, sample, chunk, xp)
+            noise = xp.asarray(spare[:size])
+            kernels = kernel + sigma * noise[:, : dim * n_classes].reshape(size, dim, n_classes)
+            biases = bias + sigma * noise[:, dim * n_classes :]
+            reach = _reach(noise, sigma, dim, n_classes, xp)
+            lowered, rows, running = _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp)
             taken = size
             for t, lowered_t in enumerate(to_numpy(lowered)):  # the spec's stop rule, draw by draw
                 streak = 0 if lowered_t else streak + 1
@@ -119,207 +115,117 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
                 ldm[rows] = xp.minimum(ldm[rows], running[:, taken - 1])
             spare, level_draws, draws = spare[taken:], level_draws + taken, draws + taken
             if counts is not None:
-                counts["candidates"] = pool.candidates + sample.candidates
                 counts["evaluated"] = pool.evaluated + sample.evaluated
             yield level + (streak == stop_cond), draws, ldm
 
 
-
-def _principal_basis(feature_sets, rank, xp):
-    """Return a (d, rank) float64 orthonormal basis of the top principal directions (uncentred) of the
-    features: the eigenvectors of their second-moment matrix with the largest eigenvalues."""
-    moment = 0
-    for features in feature_sets:
-        some = features[:: max(1, len(features) // BASIS_ROWS)].astype(xp.float64)
-        moment = moment + some.T @ some
-    _, vectors = xp.linalg.eigh(moment)  # eigenvalues in ascending order
-    return xp.ascontiguousarray(vectors[:, ::-1][:, :rank])
-
-
-def _rounding(dim):
-    """Return the relative slack for float32 rounding of a d-term dot product, with room to spare:
-    d * 2^-24 is the classical bound, a product's terms being at most the product of the norms."""
-    return max(1e-3, 32 * dim * 2.0**-24)
-
-
-class _Draws:
-    """A chunk of perturbed heads (kernel + sigma * noise, bias + sigma * noise) and the largest changes
-    they make, in the subspace of ``basis`` and outside it, to a difference of two classes' weights."""
-
-    def __init__(self, noise, sigma, kernel, bias, basis, xp):
-        self.size = size = len(noise)
-        dim, n_classes = kernel.shape
-        self.kernels = kernel + sigma * noise[:, : dim * n_classes].reshape(size, dim, n_classes)
-        self.biases = bias + sigma * noise[:, dim * n_classes :]
-        self.stacked = self.kernels.transpose(1, 2, 0).reshape(dim, n_classes * size)  # one product per chunk
-        deltas = self.kernels.astype(xp.float64) - kernel  # the changes as drawn, (size, d, C)
-        bias_deltas = self.biases.astype(xp.float64) - bias  # (size, C)
-        inner = basis.T @ deltas  # (size, k, C): the changes' coordinates in the subspace
-        # [coordinates, logits, 1] @ thin: the logits with the kernel changes taken in the subspace only
-        self.thin = xp.concatenate([inner.transpose(1, 2, 0).reshape(len(basis.T), n_classes * size),
-                                    xp.repeat(xp.eye(n_classes), size, axis=1),
-                                    bias_deltas.T.reshape(1, n_classes * size)]).astype(xp.float32)
-        gram = deltas.transpose(0, 2, 1) @ deltas
-        gram_inner = inner.transpose(0, 2, 1) @ inner
-        pair = _pair_distances(gram, xp)  # |dW_c - dW_c'| per draw
-        pair_inner = _pair_distances(gram_inner, xp)  # |U^T (dW_c - dW_c')|
-        pair_rest = _pair_distances(gram - gram_inner, xp)  # |(I - U U^T)(dW_c - dW_c')|
-        self.reach_kernel, self.reach_inner, self.reach_rest = float(pair.max()), float(pair_inner.max()), float(pair_rest.max())
-        self.rest_from = pair_rest.max(axis=2)  # (size, C): for a row predicted y, the largest rest to any class
-        self.reach_bias = float((bias_deltas.max(axis=1) - bias_deltas.min(axis=1)).max())
-        self.largest_column = float(xp.sqrt(xp.diagonal(gram, axis1=1, axis2=2).max()))
-        self.largest_bias = float(xp.abs(bias_deltas).max())
-
-
-def _pair_distances(gram, xp):
-    """Return |x_c - x_c'| for all c, c' of each matrix in a stack, from its Gram matrices (n, C, C)."""
-    squares = xp.diagonal(gram, axis1=1, axis2=2)
-    return xp.sqrt(xp.maximum(squares[:, :, None] + squares[:, None, :] - 2 * gram, 0))
-
-
 class _Rows:
-    """Features of a set of samples with what the estimator needs of them once: the unperturbed logits
-    and prediction, the logit margin of the top class over the runner-up, the feature norms, and each
-    row's coordinates in the principal subspace (followed by its logits and a 1) with the norm of the rest."""
+    """Features of a set of samples with what the estimator needs of them once: the unperturbed
+    prediction, the logit margin of the top class over the runner-up, and the feature norms."""
 
     BLOCK = 8192  # rows per matrix product: bounds the memory of a chunk's logits
 
-    def __init__(self, features, kernel, bias, basis, xp):
+    def __init__(self, features, kernel, bias, xp):
         self.xp = xp
-        self.features = features
-        self.size = len(features)
-        self.logits = features @ kernel + bias
-        top_two = xp.sort(self.logits, axis=1)[:, -2:].astype(xp.float64)
-        self.prediction = xp.argmax(self.logits, axis=1)
+        self.features = xp.asarray(features, dtype=xp.float32)
+        self.size = len(self.features)
+        logits = self.features @ kernel + bias
+        top_two = xp.sort(logits, axis=1)[:, -2:].astype(xp.float64)
+        self.prediction = xp.argmax(logits, axis=1)
         self.margin = top_two[:, 1] - top_two[:, 0]
-        self.norm = xp.sqrt(xp.einsum("ij,ij->i", features, features).astype(xp.float64))
-        self.coordinates = xp.concatenate([features @ basis.astype(xp.float32), self.logits,
-                                           xp.ones((self.size, 1), dtype=xp.float32)], axis=1)
-        self.inner_norm = xp.empty(self.size)
-        self.rest_norm = xp.empty(self.size)
-        for start in range(0, self.size, self.BLOCK):
-            block = features[start : start + self.BLOCK].astype(xp.float64)
-            inner = block @ basis
-            rest = block - inner @ basis.T
-            self.inner_norm[start : start + self.BLOCK] = xp.sqrt(xp.einsum("ij,ij->i", inner, inner))
-            self.rest_norm[start : start + self.BLOCK] = xp.sqrt(xp.einsum("ij,ij->i", rest, rest))
-        self.concentrated = self.rest_norm <= CONCENTRATED * self.norm
-        self.rounding = _rounding(kernel.shape[0])
-        self.weights_scale = float(xp.linalg.norm(kernel, axis=0).max()), float(xp.abs(bias).max())
-        self.candidates = self.evaluated = 0  # (row, draw) pairs: past the reach test, through the full product
+        self.norm = xp.sqrt(xp.einsum("ij,ij->i", self.features, self.features).astype(xp.float64))
+        self.by_margin = xp.argsort(self.margin)  # the rows a reach can leave in come first
+        self.sorted_margin = self.margin[self.by_margin]
+        self.largest_norm = float(self.norm.max()) if self.size else 0.0
+        self.weights = float(xp.linalg.norm(kernel, axis=0).max()), float(xp.abs(bias).max())  # for the slack
+        self.rounding = 8 * (kernel.shape[0] + 2) * 2.0**-24  # a d-term float32 dot product, with room to spare
+        self.evaluated = 0  # (row, draw) pairs through the matrix product
 
-    def slack(self, rows, draws):
-        """Return the float32 rounding slack of the logit gaps of ``rows`` (all if None) under the draws:
-        the terms of a logit are at most |h| (|W_c| + |dW_c|) + |b_c| + |db_c|."""
-        norm = self.norm if rows is None else self.norm[rows]
-        kernel_scale, bias_scale = self.weights_scale
-        scale = norm * (kernel_scale + draws.largest_column) + bias_scale + draws.largest_bias
-        return self.rounding * scale + 1e-6
+    def flip_candidates(self, reach):
+        """Return the rows, ascending, whose prediction a draw within ``reach`` (from ``_reach``) can change.
 
-    def flip_candidates(self, draws):
-        """Return a mask of the rows whose prediction a draw of the chunk can change.
-
-        A draw changes the logit gap of classes c and c' by at most |h| |dW_c - dW_c'| + |db_c - db_c'|
-        (Cauchy-Schwarz), and by at most |U^T h| |U^T(dW_c - dW_c')| + |h_rest| |dW_rest_c - dW_rest_c'| +
-        |db_c - db_c'| split into the subspace and the rest; the smaller of the two bounds is taken.
+        A draw changes the logit gap of classes c and c' by at most |h| * |dW_c - dW_c'| + |db_c - db_c'|
+        (Cauchy-Schwarz). The slack covers float32 rounding of the logits, unperturbed and perturbed (in
+        any order of summation, also the literal one's): each is off by at most (d + 1) * 2^-24 of the sum
+        of its terms' magnitudes, |h| (|W_c| + |dW_c|) + |b_c| + |db_c|; the margin is a difference of two,
+        the flip test another. The bound grows with |h|, so only the rows with a margin below its value at
+        the largest |h| (a prefix of the rows by margin) are looked at.
         """
-        whole = self.norm * draws.reach_kernel
-        split = self.inner_norm * draws.reach_inner + self.rest_norm * draws.reach_rest
-        return self.margin <= self.xp.minimum(whole, split) + draws.reach_bias + self.slack(None, draws)
-
-    def flips(self, rows, draws):
-        """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?
-
-        For the rows concentrated in the subspace, the logits are first computed in it (a thin product)
-        and the rest bounded by |h_rest| |dW_rest_y - dW_rest_c|: a draw whose thin gap of the prediction
-        over the best other class exceeds the bound surely leaves the row unchanged, one whose gap is below
-        minus the bound surely flips it. Only the draws in between get the full product: one product per draw for
-        the rows they leave, one for every draw of the rows most of whose draws they leave unsure."""
         xp = self.xp
-        flipped = xp.zeros((len(rows), draws.size), dtype=bool)
-        unsure = xp.ones((len(rows), draws.size), dtype=bool)
-        bounded = xp.nonzero(self.concentrated[rows])[0]  # positions into rows
-        for start in range(0, len(bounded), self.BLOCK):
-            at = bounded[start : start + self.BLOCK]
-            block = rows[at]
-            thin = (self.coordinates[block] @ draws.thin).reshape(len(block), -1, draws.size)
-            kept, rival = _kept_and_rival(thin, self.prediction[block], xp)
-            gap = kept - rival
-            bound = self.rest_norm[block, None] * draws.rest_from.T[self.prediction[block]]
-            bound += self.slack(block, draws)[:, None]
-            flipped[at] = gap < -bound
-            unsure[at] = xp.abs(gap) <= bound
-        dense = xp.nonzero(xp.count_nonzero(unsure, axis=1) > DENSE * draws.size)[0]
-        if len(dense) == len(rows):
-            flipped, unsure = self._product_flips(rows, draws), xp.zeros_like(unsure)
-        elif len(dense):
-            flipped[dense] = self._product_flips(rows[dense], draws)
-            unsure[dense] = False
-        pair_draw, pair_row = xp.nonzero(unsure.T)  # the other unsure pairs, by draw: one product per draw
-        per_draw = to_numpy(xp.bincount(pair_draw, minlength=draws.size))
-        ends = np.cumsum(per_draw)
-        for t in np.nonzero(per_draw)[0].tolist():
-            at = pair_row[ends[t] - per_draw[t] : ends[t]]
-            logits = self.features[rows[at]] @ draws.kernels[t] + draws.biases[t]
-            flipped[at, t] = _decide(logits[:, :, None], self.prediction[rows[at]], xp)[:, 0]
-        self.candidates += len(rows) * draws.size
-        self.evaluated += len(dense) * draws.size + len(pair_row)
-        return flipped
+        reach_kernel, reach_bias, change_kernel, change_bias = reach
+        kernel_norm, bias_size = self.weights
 
-    def _product_flips(self, rows, draws):
-        """The flips mask of ``rows`` from the full matrix product of their features with every draw."""
+        def bound(norm):
+            scale = norm * (kernel_norm + change_kernel) + bias_size + change_bias
+            return norm * reach_kernel + reach_bias + self.rounding * scale + 1e-6
+
+        limit = xp.asarray([bound(self.largest_norm)])
+        near = self.by_margin[: int(xp.searchsorted(self.sorted_margin, limit, side="right")[0])]
+        return xp.sort(near[self.margin[near] <= bound(self.norm[near])])
+
+    def flips(self, rows, kernels, biases):
+        """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?"""
         xp = self.xp
-        flipped = xp.empty((len(rows), draws.size), dtype=bool)
+        n_draws, dim, n_classes = kernels.shape
+        stacked = kernels.transpose(1, 2, 0).reshape(dim, n_classes * n_draws)  # one matrix product per chunk
+        flipped = xp.empty((len(rows), n_draws), dtype=bool)
+        self.evaluated += len(rows) * n_draws
         every_row = len(rows) == self.size  # then rows is 0..size-1: slices, no copies
         for start in range(0, len(rows), self.BLOCK):
             block = rows[start : start + self.BLOCK]
             features = self.features[start : start + self.BLOCK] if every_row else self.features[block]
-            logits = (features @ draws.stacked).reshape(len(block), -1, draws.size)
-            logits += draws.biases.T
-            flipped[start : start + self.BLOCK] = _decide(logits, self.prediction[block], xp)
+            logits = (features @ stacked).reshape(len(block), n_classes, n_draws)
+            logits += biases.T
+            at = xp.arange(len(block))
+            predicted = self.prediction[block]
+            kept = logits[at, predicted]  # the logit of the unperturbed prediction, (rows, draws)
+            logits[at, predicted] = -xp.inf
+            rival = logits.max(axis=1)  # the best other logit: a max over classes is faster than an argmax
+            flipped_block = rival > kept
+            ties = xp.nonzero(rival == kept)  # argmax takes the first of equal logits
+            if len(ties[0]):
+                first = (logits[ties[0], :, ties[1]] == kept[ties][:, None]).argmax(axis=1)
+                flipped_block[ties] = first < predicted[ties[0]]
+            flipped[start : start + self.BLOCK] = flipped_block
         return flipped
 
-    def disagreement(self, draws):
+    def disagreement(self, kernels, biases, reach):
         """Return rho of each draw: the fraction of rows whose prediction it changes (float64)."""
-        rows = self.xp.nonzero(self.flip_candidates(draws))[0]
-        return self.xp.count_nonzero(self.flips(rows, draws), axis=0) / self.size
+        rows = self.flip_candidates(reach)
+        return self.xp.count_nonzero(self.flips(rows, kernels, biases), axis=0) / self.size
 
 
-def _kept_and_rival(logits, predicted, xp):
-    """Return (the logit of the unperturbed prediction, the best other logit), each (rows, draws), from
-    logits (rows, C, draws); the prediction's own logits are overwritten with -inf."""
-    at = xp.arange(len(predicted))
-    kept = logits[at, predicted]
-    logits[at, predicted] = -xp.inf
-    return kept, logits.max(axis=1)  # a max over classes is faster than an argmax
+def _reach(noise, sigma, dim, n_classes, xp):
+    """Return the largest change a draw of this chunk makes to a kernel column difference, to a bias
+    difference, to a kernel column and to a bias: (max_t,c,c' |dW_c - dW_c'|, max_t,c,c' |db_c - db_c'|,
+    max_t,c |dW_c|, max_t,c |db_c|), floats."""
+    deltas = sigma * noise.astype(xp.float64)
+    delta_kernels = deltas[:, : dim * n_classes].reshape(len(noise), dim, n_classes)
+    gram = delta_kernels.transpose(0, 2, 1) @ delta_kernels
+    squares = xp.diagonal(gram, axis1=1, axis2=2)
+    reach_kernel = xp.sqrt(xp.maximum(squares[:, :, None] + squares[:, None, :] - 2 * gram, 0).max())
+    delta_biases = deltas[:, dim * n_classes :]
+    reach_bias = (delta_biases.max(axis=1) - delta_biases.min(axis=1)).max()
+    return float(reach_kernel), float(reach_bias), float(xp.sqrt(squares.max())), float(xp.abs(delta_biases).max())
 
 
-def _decide(logits, predicted, xp):
-    """Return the (rows, draws) mask of logits (rows, C, draws) whose argmax is not ``predicted``."""
-    kept, rival = _kept_and_rival(logits, predicted, xp)
-    flipped = rival > kept
-    ties = xp.nonzero(rival == kept)  # argmax takes the first of equal logits
-    if len(ties[0]):
-        first = (logits[ties[0], :, ties[1]] == kept[ties][:, None]).argmax(axis=1)
-        flipped[ties] = first < predicted[ties[0]]
-    return flipped
-
-
-def _chunk_effects(ldm, pool, sample, draws, xp):
+def _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp):
     """Return (lowered, rows, running) for a chunk of draws applied to ``ldm`` one after another:
     lowered[t] says draw t lowers some LDM, and after the first t draws ``ldm[rows]`` is
     ``minimum(ldm[rows], running[:, t - 1])``; the other pool samples cannot be lowered in this chunk.
     Only rows that can change the result are evaluated: those within the chunk's reach and, in the pool,
     those whose LDM is above the chunk's smallest rho; the sampling set only when such pool rows exist."""
-    rows = xp.nonzero(pool.flip_candidates(draws) & (ldm > 0))[0]
+    n_draws = len(kernels)
+    rows = pool.flip_candidates(reach)
+    rows = rows[ldm[rows] > 0]
     if len(rows) == 0:
-        return xp.zeros(draws.size, dtype=bool), rows, None
-    rho = sample.disagreement(draws)
+        return xp.zeros(n_draws, dtype=bool), rows, None
+    rho = sample.disagreement(kernels, biases, reach)
     rows = rows[ldm[rows] > rho.min()]  # a draw with rho cannot lower an LDM at or below rho
-    bound = xp.where(pool.flips(rows, draws), rho, xp.inf)  # what draw t offers row i
+    bound = xp.where(pool.flips(rows, kernels, biases), rho, xp.inf)  # what draw t offers row i
     running = bound.copy()  # running[:, t] = min of bound[:, :t + 1], by doubling shifts
     shift = 1
-    while shift < draws.size:
+    while shift < n_draws:
         running[:, shift:] = xp.minimum(running[:, shift:], running[:, :-shift])
         shift *= 2
     before = xp.minimum(ldm[rows, None], xp.concatenate([xp.full((len(rows), 1), xp.inf), running[:, :-1]], axis=1))

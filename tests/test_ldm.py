@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from ldm import SIGMAS, _Draws, _Rows, estimate_ldm, ldm_draws, ldm_seeding, seeding_weights
+from ldm import SIGMAS, _reach, _Rows, estimate_ldm, ldm_draws, ldm_seeding, seeding_weights
 from reference import literal_ldm, literal_seeding
 
 
@@ -206,68 +206,53 @@ def test_nan_features_are_a_clear_error(where):
             estimate_ldm(pool, sample, kernel, bias, rng=0)
 
 
-def subspace_problem(kind, seed=0, n=300, dim=48, n_classes=4):
-    """Features in more dimensions than the estimator's subspace: 'concentrated' rows span 6 directions
-    (their rest outside the subspace is only rounding); 'mixed' adds rows with energy in other directions
-    too, some of them mostly outside the subspace (more rest than the bound is used for)."""
+def spread_problem(seed=0, n=300, dim=48, n_classes=4):
+    """Features in more dimensions than the other problems: most rows span 6 directions, a third of them
+    also have energy, from small to large, in the 42 others."""
     rng = np.random.default_rng(seed)
     centres = rng.uniform(0, 2, size=(n_classes, 6))
     labels = rng.integers(n_classes, size=2 * n)
     features = np.zeros((2 * n, dim), dtype=np.float32)
     features[:, :6] = np.maximum(centres[labels] + rng.normal(0, 0.8, size=(2 * n, 6)), 0)
+    spread = rng.random(2 * n) < 0.3
+    features[spread, 6:] = rng.uniform(0, 1, size=(spread.sum(), dim - 6)) * rng.uniform(0.05, 1.5, size=(spread.sum(), 1))
     kernel = rng.normal(0, 0.3, size=(dim, n_classes)).astype(np.float32)
     kernel[:6] = (centres - centres.mean(0)).T
-    if kind == "mixed":
-        spread = rng.random(2 * n) < 0.3
-        features[spread, 6:] = rng.uniform(0, 1, size=(spread.sum(), dim - 6)) * rng.uniform(0.05, 1.5, size=(spread.sum(), 1))
     bias = rng.normal(0, 0.1, size=n_classes).astype(np.float32)
     return features[:n], features[n:], kernel, bias
 
 
-@pytest.mark.parametrize("kind", ["concentrated", "mixed"])
 @pytest.mark.parametrize("max_chunk", [7, 128])
-def test_estimator_matches_the_literal_spec_when_features_exceed_the_subspace(kind, max_chunk):
-    pool, sample, kernel, bias = subspace_problem(kind)
+def test_estimator_matches_the_literal_spec_on_features_spread_over_many_directions(max_chunk):
+    pool, sample, kernel, bias = spread_problem()
     counts = {}
     *_, (_, draws, ldm) = ldm_draws(pool, sample, kernel, bias, rng=3, max_chunk=max_chunk, counts=counts)
     expected, history = literal_ldm(pool, sample, kernel, bias, np.random.default_rng(3))
     np.testing.assert_array_equal(ldm.astype(np.float32), expected)
     assert draws == sum(len(flags) for flags in history)
     assert len(np.unique(expected)) > 10
-    assert 0 < counts["evaluated"] < counts["candidates"]  # the bounds settled some pairs, not all
+    assert 0 < counts["evaluated"] < (len(pool) + len(sample)) * draws  # the reach test skipped some pairs
 
 
-def test_subspace_bound_is_exact_for_rows_swept_across_its_edge():
-    # rows whose rest outside the subspace is aligned with the draw's rest, both ways, so that the bound's
-    # rest term is attained; their thin gaps are swept densely across -bound .. +bound
+def test_reach_test_keeps_every_row_a_draw_flips_at_the_edge_of_the_bound():
+    # rows along the direction that lowers class 0's lead most (Cauchy-Schwarz is attained), with the bias
+    # change against class 0 too; their margins are swept across the bound, where the flips start
     rng = np.random.default_rng(0)
-    dim, rank = 48, 32
-    kernel = rng.normal(0, 1, size=(dim, 2)).astype(np.float32)
+    dim, sigma = 8, 0.5
+    noise = np.concatenate([rng.standard_normal(2 * dim), [-1.0, 1.0]]).astype(np.float32)[None]
+    change = sigma * np.float64(noise[0, : 2 * dim]).reshape(dim, 2)
+    lowering = -(change[:, 0] - change[:, 1]) / np.linalg.norm(change[:, 0] - change[:, 1])
+    kernel = np.float32(0.75 * np.linalg.norm(change[:, 0] - change[:, 1]) * np.stack([lowering, -lowering], axis=1))
     bias = np.zeros(2, dtype=np.float32)
-    basis = np.eye(dim)[:, :rank]
-    noise = rng.standard_normal((4, dim * 2 + 2), dtype=np.float32)
-    draws = _Draws(noise, 0.5, kernel, bias, basis, np)  # rest terms well above the rounding slack
-    change = draws.kernels[0].astype(np.float64) - kernel  # draw 0's change of the kernel
-    difference = change[:, 0] - change[:, 1]
-    inner, rest = difference.copy(), difference.copy()
-    inner[rank:], rest[:rank] = 0, 0
-    along = -5 * inner / np.linalg.norm(inner)  # lowers class 0's lead over class 1 under draw 0
-    lead = np.float64(kernel[:, 0] - kernel[:, 1]) + difference  # d(gap of draw 0) / d(feature)
-    edge = 3 * np.linalg.norm(rest)  # beyond the bound's reach, both ways
-    rows = []
-    for sign in (1, -1):
-        base = along + sign * 2 * rest / np.linalg.norm(rest)
-        gap0 = base @ lead + (draws.biases[0, 0] - draws.biases[0, 1])
-        shifts = np.linspace(-gap0 - edge, -gap0 + edge, 2001) / lead[0]
-        rows.append(base + shifts[:, None] * np.eye(dim)[0])
-    features = np.concatenate(rows).astype(np.float32)
-    set_rows = _Rows(features, kernel, bias, basis, np)
-    everyone = np.arange(len(features))
-    assert set_rows.concentrated.all()
-    bounded = set_rows.flips(everyone, draws)
-    np.testing.assert_array_equal(bounded, set_rows._product_flips(everyone, draws))
-    assert set_rows.evaluated < set_rows.candidates  # the bound settled some pairs
-    real_gap = np.float64(features) @ np.float64(draws.kernels[0][:, 0] - draws.kernels[0][:, 1])
-    real_gap += np.float64(draws.biases[0, 0]) - draws.biases[0, 1]
-    thin_gap = real_gap - np.float64(features) @ rest
-    assert np.any((thin_gap > 0) & bounded[:, 0]) and np.any((thin_gap < 0) & ~bounded[:, 0])  # the rest mattered
+    reach = _reach(noise, sigma, dim, 2, np)
+    reach_kernel, reach_bias = reach[:2]
+    edge = reach_bias / (np.linalg.norm(kernel[:, 0] - kernel[:, 1]) - reach_kernel)  # the length where flips start
+    lengths = edge * (1 + np.linspace(-0.02, 0.02, 2001))
+    rows = _Rows(np.float32(lengths[:, None] * lowering), kernel, bias, np)
+    kernels = kernel + sigma * noise[:, : 2 * dim].reshape(1, dim, 2)
+    biases = bias + sigma * noise[:, 2 * dim :]
+    flipped = rows.flips(np.arange(len(lengths)), kernels, biases)[:, 0]
+    candidates = np.isin(np.arange(len(lengths)), rows.flip_candidates(reach))
+    assert flipped[:900].all() and not flipped[1100:].any()  # the sweep straddles the edge
+    assert not np.any(flipped & ~candidates)  # the bound never leaves out a row that flips
+    assert not candidates[-1]  # and it is tight: 2% past the edge, rows are left out
