@@ -79,12 +79,14 @@ def estimate_ldm(features_pool, features_sample, kernel, bias, *, rng, stop_cond
 
 
 def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10, sigmas=SIGMAS, xp=None,
-              max_chunk=128):
+              max_chunk=128, counts=None):
     """Run the LDM estimator; after every chunk of draws yield (sigma levels done, draws so far, ldm).
 
     ``ldm`` is the xp float64 array of the current values. Draw t uses row t of one stream of float32
     normals (kernel noise, then bias noise), whatever the chunking: rows drawn past the end of a sigma
-    level are used by the next level, so the values equal those of one draw at a time.
+    level are used by the next level, so the values equal those of one draw at a time. If ``counts`` is
+    a dict, counts["evaluated"] is kept at the number of (row, draw) pairs, pool and sampling set
+    together, that went through a matrix product so far.
     """
     xp = xp or array_module()
     rng = np.random.default_rng(rng)
@@ -107,8 +109,8 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
             noise = xp.asarray(spare[:size])
             kernels = kernel + sigma * noise[:, : dim * n_classes].reshape(size, dim, n_classes)
             biases = bias + sigma * noise[:, dim * n_classes :]
-            reach_kernel, reach_bias = _reach(noise, sigma, dim, n_classes, xp)
-            lowered, rows, running = _chunk_effects(ldm, pool, sample, kernels, biases, reach_kernel, reach_bias, xp)
+            reach = _reach(noise, sigma, dim, n_classes, xp)
+            lowered, rows, running = _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp)
             taken = size
             for t, lowered_t in enumerate(to_numpy(lowered)):  # the spec's stop rule, draw by draw
                 streak = 0 if lowered_t else streak + 1
@@ -118,6 +120,8 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
             if len(rows):
                 ldm[rows] = xp.minimum(ldm[rows], running[:, taken - 1])
             spare, level_draws, draws = spare[taken:], level_draws + taken, draws + taken
+            if counts is not None:
+                counts["evaluated"] = pool.evaluated + sample.evaluated
             yield level + (streak == stop_cond), draws, ldm
 
 
@@ -136,17 +140,34 @@ class _Rows:
         self.prediction = xp.argmax(logits, axis=1)
         self.margin = top_two[:, 1] - top_two[:, 0]
         self.norm = xp.sqrt(xp.einsum("ij,ij->i", self.features, self.features).astype(xp.float64))
-        # a bound on the magnitude of the logits' terms, for the float32 rounding slack
-        self.scale = self.norm * float(xp.linalg.norm(kernel, axis=0).max()) + float(xp.abs(bias).max())
+        self.by_margin = xp.argsort(self.margin)  # the rows a reach can leave in come first
+        self.sorted_margin = self.margin[self.by_margin]
+        self.largest_norm = float(self.norm.max()) if self.size else 0.0
+        self.weights = float(xp.linalg.norm(kernel, axis=0).max()), float(xp.abs(bias).max())  # for the slack
+        self.rounding = 8 * (kernel.shape[0] + 2) * 2.0**-24  # a d-term float32 dot product, with room to spare
+        self.evaluated = 0  # (row, draw) pairs through the matrix product
 
-    def flip_candidates(self, reach_kernel, reach_bias):
-        """Return a mask of the rows whose prediction a draw within this reach can change.
+    def flip_candidates(self, reach):
+        """Return the rows, ascending, whose prediction a draw within ``reach`` (from ``_reach``) can change.
 
         A draw changes the logit gap of classes c and c' by at most |h| * |dW_c - dW_c'| + |db_c - db_c'|
-        (Cauchy-Schwarz); the slack covers float32 rounding of the logits, about d * 1.2e-7 of their scale.
+        (Cauchy-Schwarz). The slack covers float32 rounding of the logits, unperturbed and perturbed (in
+        any order of summation, also the literal one's): each is off by at most (d + 1) * 2^-24 of the sum
+        of its terms' magnitudes, |h| (|W_c| + |dW_c|) + |b_c| + |db_c|; the margin is a difference of two,
+        the flip test another. The bound grows with |h|, so only the rows with a margin below its value at
+        the largest |h| (a prefix of the rows by margin) are looked at.
         """
-        reach = self.norm * reach_kernel + reach_bias
-        return self.margin <= reach + 1e-3 * (self.scale + reach) + 1e-6
+        xp = self.xp
+        reach_kernel, reach_bias, change_kernel, change_bias = reach
+        kernel_norm, bias_size = self.weights
+
+        def bound(norm):
+            scale = norm * (kernel_norm + change_kernel) + bias_size + change_bias
+            return norm * reach_kernel + reach_bias + self.rounding * scale + 1e-6
+
+        limit = xp.asarray([bound(self.largest_norm)])
+        near = self.by_margin[: int(xp.searchsorted(self.sorted_margin, limit, side="right")[0])]
+        return xp.sort(near[self.margin[near] <= bound(self.norm[near])])
 
     def flips(self, rows, kernels, biases):
         """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?"""
@@ -154,6 +175,7 @@ class _Rows:
         n_draws, dim, n_classes = kernels.shape
         stacked = kernels.transpose(1, 2, 0).reshape(dim, n_classes * n_draws)  # one matrix product per chunk
         flipped = xp.empty((len(rows), n_draws), dtype=bool)
+        self.evaluated += len(rows) * n_draws
         every_row = len(rows) == self.size  # then rows is 0..size-1: slices, no copies
         for start in range(0, len(rows), self.BLOCK):
             block = rows[start : start + self.BLOCK]
@@ -173,35 +195,38 @@ class _Rows:
             flipped[start : start + self.BLOCK] = flipped_block
         return flipped
 
-    def disagreement(self, kernels, biases, reach_kernel, reach_bias):
+    def disagreement(self, kernels, biases, reach):
         """Return rho of each draw: the fraction of rows whose prediction it changes (float64)."""
-        rows = self.xp.nonzero(self.flip_candidates(reach_kernel, reach_bias))[0]
+        rows = self.flip_candidates(reach)
         return self.xp.count_nonzero(self.flips(rows, kernels, biases), axis=0) / self.size
 
 
 def _reach(noise, sigma, dim, n_classes, xp):
-    """Return the largest change a draw of this chunk makes to a kernel column difference and to a bias
-    difference: (max_t,c,c' |dW_c - dW_c'|, max_t,c,c' |db_c - db_c'|)."""
+    """Return the largest change a draw of this chunk makes to a kernel column difference, to a bias
+    difference, to a kernel column and to a bias: (max_t,c,c' |dW_c - dW_c'|, max_t,c,c' |db_c - db_c'|,
+    max_t,c |dW_c|, max_t,c |db_c|), floats."""
     deltas = sigma * noise.astype(xp.float64)
     delta_kernels = deltas[:, : dim * n_classes].reshape(len(noise), dim, n_classes)
     gram = delta_kernels.transpose(0, 2, 1) @ delta_kernels
     squares = xp.diagonal(gram, axis1=1, axis2=2)
     reach_kernel = xp.sqrt(xp.maximum(squares[:, :, None] + squares[:, None, :] - 2 * gram, 0).max())
     delta_biases = deltas[:, dim * n_classes :]
-    return reach_kernel, (delta_biases.max(axis=1) - delta_biases.min(axis=1)).max()
+    reach_bias = (delta_biases.max(axis=1) - delta_biases.min(axis=1)).max()
+    return float(reach_kernel), float(reach_bias), float(xp.sqrt(squares.max())), float(xp.abs(delta_biases).max())
 
 
-def _chunk_effects(ldm, pool, sample, kernels, biases, reach_kernel, reach_bias, xp):
+def _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp):
     """Return (lowered, rows, running) for a chunk of draws applied to ``ldm`` one after another:
     lowered[t] says draw t lowers some LDM, and after the first t draws ``ldm[rows]`` is
     ``minimum(ldm[rows], running[:, t - 1])``; the other pool samples cannot be lowered in this chunk.
     Only rows that can change the result are evaluated: those within the chunk's reach and, in the pool,
     those whose LDM is above the chunk's smallest rho; the sampling set only when such pool rows exist."""
     n_draws = len(kernels)
-    rows = xp.nonzero(pool.flip_candidates(reach_kernel, reach_bias) & (ldm > 0))[0]
+    rows = pool.flip_candidates(reach)
+    rows = rows[ldm[rows] > 0]
     if len(rows) == 0:
         return xp.zeros(n_draws, dtype=bool), rows, None
-    rho = sample.disagreement(kernels, biases, reach_kernel, reach_bias)
+    rho = sample.disagreement(kernels, biases, reach)
     rows = rows[ldm[rows] > rho.min()]  # a draw with rho cannot lower an LDM at or below rho
     bound = xp.where(pool.flips(rows, kernels, biases), rho, xp.inf)  # what draw t offers row i
     running = bound.copy()  # running[:, t] = min of bound[:, :t + 1], by doubling shifts

@@ -2,11 +2,15 @@
 
     python3 bench/bench_ldms.py                      # all settings, 3 runs each (about 25 minutes on 2 cores)
     python3 bench/bench_ldms.py --settings mnist cifar10 --runs 1
+    python3 bench/bench_ldms.py --settings mnist-real cifar10-real   # after bench/save_features.py
 
 Prints a Markdown table: draws of the estimator, seconds of the literal and the fast estimator and
 seeding (median of the runs), speedups, and the peak memory the fast side allocates (tracemalloc,
 inputs excluded). The literal side is skipped where it would not fit in memory or time; the table says
 what it would need (its time per draw, measured on a few hundred draws, times the fast side's draws).
+'rows evaluated' is the share of the literal's (row, draw) evaluations that the fast estimator did not
+skip. The '-real' settings read the penultimate features of a briefly trained S-CNN and K-CNN, saved by
+bench/save_features.py.
 """
 import argparse
 import os
@@ -31,7 +35,10 @@ SETTINGS = {  # name: pool, sampling set, feature dim, classes, queries
     "cifar10": (4_000, 4_000, 512, 10, 400),
     "large": (100_000, 10_000, 512, 10, 1_000),
     "huge": (1_000_000, 10_000, 512, 10, 1_000),
+    "mnist-real": (2_000, 2_000, 128, 10, 20),
+    "cifar10-real": (4_000, 4_000, 512, 10, 400),
 }
+FEATURES = ROOT / "results" / "features"  # written by bench/save_features.py
 LITERAL_ESTIMATOR_LIMIT = 20_000  # pool + sampling rows; above it the literal estimator is only timed per draw
 LITERAL_SEEDING_LIMIT = 10_000  # pool rows; above it the n x n matrix does not fit
 HUGE_ESTIMATOR_SECONDS = 120
@@ -52,33 +59,54 @@ def measured(function, runs):
     return statistics.median(times), peak, result
 
 
-def fast_estimator(problem, seed, deadline=None):
+def fast_estimator(problem, seed, deadline=None, counts=None):
     """Return (draws, ldm as NumPy, finished) of ldm.py's estimator, stopped at ``deadline`` if given."""
     draws, ldm, finished = 0, None, True
-    for _, draws, ldm in ldm_draws(*problem, rng=seed):
+    for _, draws, ldm in ldm_draws(*problem, rng=seed, counts=counts):
         if deadline is not None and time.perf_counter() > deadline:
             finished = False
             break
     return draws, to_numpy(ldm).astype(np.float32), finished
 
 
+def load_problem(name):
+    """Return (features_pool, features_sample, kernel, bias) of a setting: saved real features or synthetic."""
+    if name.endswith("-real"):
+        path = FEATURES / f"{name.removesuffix('-real')}.npz"
+        if not path.exists():
+            sys.exit(f"error: {path} not found: run bench/save_features.py --data-dir ../shared/data first")
+        saved = np.load(path)
+        return tuple(saved[key] for key in ("features_pool", "features_sample", "kernel", "bias"))
+    n_pool, n_sample, dim, n_classes, _ = SETTINGS[name]
+    return synthetic_problem(n_pool, n_sample, dim, n_classes, seed=0)
+
+
+def evaluated_share(counts, n_rows, draws):
+    """Return the (row, draw) pairs the fast estimator put through a matrix product, as a share of the
+    literal one's (every row of pool and sampling set at every draw)."""
+    return f"{100 * counts['evaluated'] / (n_rows * draws):.0f}%"
+
+
 def bench_setting(name, runs, xp_name):
-    n_pool, n_sample, dim, n_classes, n_query = SETTINGS[name]
-    problem = synthetic_problem(n_pool, n_sample, dim, n_classes, seed=0)
+    problem = load_problem(name)
+    n_query = SETTINGS[name][-1]
+    (n_pool, dim), n_sample, n_classes = problem[0].shape, len(problem[1]), len(problem[3])
     row = {"setting": name, "shape": f"{n_pool:,} / {n_sample:,} / {dim} / {n_classes} / {n_query:,}"}
+    counts = {}
     if name == "huge":
         started = time.perf_counter()
-        draws, ldm, finished = fast_estimator(problem, 0, deadline=started + HUGE_ESTIMATOR_SECONDS)
+        draws, ldm, finished = fast_estimator(problem, 0, deadline=started + HUGE_ESTIMATOR_SECONDS, counts=counts)
         seconds = time.perf_counter() - started
         row["draws"] = f"{draws:,}" + ("" if finished else f" after {seconds:.0f} s")
         row["fast_estimator"] = f"{seconds:.1f} s ({1000 * seconds / draws:.1f} ms/draw)"
         row["fast_estimator_mem"] = "-"
         fast_seconds = None
     else:
-        fast_seconds, peak, (draws, ldm, _) = measured(lambda: fast_estimator(problem, 0), runs)
+        fast_seconds, peak, (draws, ldm, _) = measured(lambda: fast_estimator(problem, 0, counts=counts), runs)
         row["draws"] = f"{draws:,}"
         row["fast_estimator"] = f"{fast_seconds:.2f} s"
         row["fast_estimator_mem"] = f"{peak:.0f} MiB"
+    row["evaluated"] = evaluated_share(counts, n_pool + n_sample, draws)
     if n_pool + n_sample <= LITERAL_ESTIMATOR_LIMIT and fast_seconds is not None:
         literal_seconds, _, (literal_ldm_values, _) = measured(
             lambda: literal_ldm(*problem, np.random.default_rng(0)), runs)
@@ -119,13 +147,14 @@ def bench_setting(name, runs, xp_name):
 COLUMNS = [("setting", "setting"), ("shape", "pool / S / dim / classes / queries"), ("draws", "draws"),
            ("literal_estimator", "literal estimator"), ("fast_estimator", "fast estimator"),
            ("estimator_speedup", "speedup"), ("fast_estimator_mem", "fast estimator peak"),
+           ("evaluated", "rows evaluated"),
            ("literal_seeding", "literal seeding (peak)"), ("fast_seeding", "fast seeding"),
            ("seeding_speedup", "speedup"), ("fast_seeding_mem", "fast seeding peak")]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS)[:4])
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (the median is shown)")
     args = parser.parse_args()
     xp = array_module()

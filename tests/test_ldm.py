@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from ldm import SIGMAS, estimate_ldm, ldm_draws, ldm_seeding, seeding_weights
+from ldm import SIGMAS, _reach, _Rows, estimate_ldm, ldm_draws, ldm_seeding, seeding_weights
 from reference import literal_ldm, literal_seeding
 
 
@@ -216,3 +216,55 @@ def test_progress_bars_only_where_asked_and_by_default_only_on_a_terminal(capsys
     ldm_seeding(ldm, pool, 5, rng=0, progress=True)
     drawn = capsys.readouterr().err
     assert "LDM sigma grid" in drawn and "LDM-S seeding" in drawn
+
+
+def spread_problem(seed=0, n=300, dim=48, n_classes=4):
+    """Features in more dimensions than the other problems: most rows span 6 directions, a third of them
+    also have energy, from small to large, in the 42 others."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 2, size=(n_classes, 6))
+    labels = rng.integers(n_classes, size=2 * n)
+    features = np.zeros((2 * n, dim), dtype=np.float32)
+    features[:, :6] = np.maximum(centres[labels] + rng.normal(0, 0.8, size=(2 * n, 6)), 0)
+    spread = rng.random(2 * n) < 0.3
+    features[spread, 6:] = rng.uniform(0, 1, size=(spread.sum(), dim - 6)) * rng.uniform(0.05, 1.5, size=(spread.sum(), 1))
+    kernel = rng.normal(0, 0.3, size=(dim, n_classes)).astype(np.float32)
+    kernel[:6] = (centres - centres.mean(0)).T
+    bias = rng.normal(0, 0.1, size=n_classes).astype(np.float32)
+    return features[:n], features[n:], kernel, bias
+
+
+@pytest.mark.parametrize("max_chunk", [7, 128])
+def test_estimator_matches_the_literal_spec_on_features_spread_over_many_directions(max_chunk):
+    pool, sample, kernel, bias = spread_problem()
+    counts = {}
+    *_, (_, draws, ldm) = ldm_draws(pool, sample, kernel, bias, rng=3, max_chunk=max_chunk, counts=counts)
+    expected, history = literal_ldm(pool, sample, kernel, bias, np.random.default_rng(3))
+    np.testing.assert_array_equal(ldm.astype(np.float32), expected)
+    assert draws == sum(len(flags) for flags in history)
+    assert len(np.unique(expected)) > 10
+    assert 0 < counts["evaluated"] < (len(pool) + len(sample)) * draws  # the reach test skipped some pairs
+
+
+def test_reach_test_keeps_every_row_a_draw_flips_at_the_edge_of_the_bound():
+    # rows along the direction that lowers class 0's lead most (Cauchy-Schwarz is attained), with the bias
+    # change against class 0 too; their margins are swept across the bound, where the flips start
+    rng = np.random.default_rng(0)
+    dim, sigma = 8, 0.5
+    noise = np.concatenate([rng.standard_normal(2 * dim), [-1.0, 1.0]]).astype(np.float32)[None]
+    change = sigma * np.float64(noise[0, : 2 * dim]).reshape(dim, 2)
+    lowering = -(change[:, 0] - change[:, 1]) / np.linalg.norm(change[:, 0] - change[:, 1])
+    kernel = np.float32(0.75 * np.linalg.norm(change[:, 0] - change[:, 1]) * np.stack([lowering, -lowering], axis=1))
+    bias = np.zeros(2, dtype=np.float32)
+    reach = _reach(noise, sigma, dim, 2, np)
+    reach_kernel, reach_bias = reach[:2]
+    edge = reach_bias / (np.linalg.norm(kernel[:, 0] - kernel[:, 1]) - reach_kernel)  # the length where flips start
+    lengths = edge * (1 + np.linspace(-0.02, 0.02, 2001))
+    rows = _Rows(np.float32(lengths[:, None] * lowering), kernel, bias, np)
+    kernels = kernel + sigma * noise[:, : 2 * dim].reshape(1, dim, 2)
+    biases = bias + sigma * noise[:, 2 * dim :]
+    flipped = rows.flips(np.arange(len(lengths)), kernels, biases)[:, 0]
+    candidates = np.isin(np.arange(len(lengths)), rows.flip_candidates(reach))
+    assert flipped[:900].all() and not flipped[1100:].any()  # the sweep straddles the edge
+    assert not np.any(flipped & ~candidates)  # the bound never leaves out a row that flips
+    assert not candidates[-1]  # and it is tight: 2% past the edge, rows are left out
