@@ -13,16 +13,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import experiment  # noqa: E402  (imports models first, which configures the Keras backend)
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+import backend  # noqa: E402, F401  first: configures the Keras backend
 import keras  # noqa: E402
 
-from data import initial_split, load_dataset  # noqa: E402
-from flags import defaults  # noqa: E402
+from bench_training import time_step  # noqa: E402
+from data import load_dataset  # noqa: E402
 
 PARTS = ("training", "validation", "test", "features", "estimation", "seeding")
 
@@ -37,19 +36,6 @@ def cifar_shaped(n_train, n_test, seed=0):
     return images(n_train), images(n_test)
 
 
-def step(dataset, n_labeled, epochs, train, test):
-    """Run one step (train, validate, test, query) with the dataset's defaults; return its timings."""
-    args = SimpleNamespace(**defaults(dataset))
-    args.nEpoch, args.nInit = epochs, n_labeled
-    labeled, unlabeled, valid, sampling_set = initial_split(train[1], n_labeled, args.nValid, args.nSample, 10,
-                                                            np.random.RandomState(0))
-    keras.utils.set_random_seed(0)
-    timings = {}
-    model, accuracy = experiment.train_and_test(args, train, test, labeled, valid, 10, timings)
-    experiment.query(args, model, train[0], unlabeled[: args.nPool], sampling_set, labeled, 0, 0, timings)
-    return timings, accuracy
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="folder with mnist.npz")
@@ -59,16 +45,17 @@ def main():
     print(f"Keras {keras.__version__}, backend {keras.backend.backend()}\n")
     print("| step | epochs | " + " | ".join(PARTS) + " | total s | test accuracy |")
     print("|---" * (len(PARTS) + 4) + "|")
-    mnist = load_dataset("mnist", args.data_dir)[:2]
-    cifar = cifar_shaped(2200 + 5000 + 4000 + 4000, 10000)
-    for dataset, network, n_labeled, epochs, (train, test) in (
-            ("mnist", "S-CNN", 20, args.mnist_epochs, mnist), ("mnist", "S-CNN", 1000, args.mnist_epochs, mnist),
-            ("cifar10", "K-CNN", 200, args.cifar_epochs, cifar), ("cifar10", "K-CNN", 2200, args.cifar_epochs, cifar)):
+    loaded = {"mnist": load_dataset("mnist", args.data_dir),
+              "cifar10": (*cifar_shaped(2200 + 5000 + 4000 + 4000, 10000), 10)}
+    for dataset, network, n_labeled, epochs in (("mnist", "S-CNN", 20, args.mnist_epochs),
+                                                ("mnist", "S-CNN", 1000, args.mnist_epochs),
+                                                ("cifar10", "K-CNN", 200, args.cifar_epochs),
+                                                ("cifar10", "K-CNN", 2200, args.cifar_epochs)):
         started = time.perf_counter()
-        timings, accuracy = step(dataset, n_labeled, epochs, train, test)
+        timings = time_step(dataset, n_labeled, epochs, loaded, with_query=True)
         total = time.perf_counter() - started
         print(f"| {network}, {n_labeled} labeled | {epochs} | "
-              + " | ".join(f"{timings.get(part, 0.0):.1f}" for part in PARTS) + f" | {total:.1f} | {accuracy:.4f} |",
+              + " | ".join(f"{timings.get(part, 0.0):.1f}" for part in PARTS) + f" | {total:.1f} | {timings['accuracy']:.4f} |",
               flush=True)
 
 
