@@ -42,24 +42,17 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
     assert results.read_text().splitlines() == after
 
 
-def test_the_same_seed_gives_the_same_results_and_another_seed_others(tmp_path, shared_data):
-    flags = TINY + ["--nStep", "1", "--data-dir", shared_data]
-    for out, seed in (("a", 0), ("b", 0), ("c", 5)):
-        result = run_script("run_mnist.py", *flags, "--seed", seed, "--out", tmp_path / out)
-        assert result.returncode == 0, result.stderr[-3000:]
-    files = [(tmp_path / out / "mnist_SCNN" / "test_accs_001.txt").read_text() for out in "abc"]
-    assert files[0] == files[1]
-    assert files[0] != files[2]
-    states = [load_state(tmp_path / out / "mnist_SCNN" / "state_001.npz") for out in "abc"]
-    np.testing.assert_array_equal(states[0]["labeled"], states[1]["labeled"])
-    assert not np.array_equal(states[0]["labeled"], states[2]["labeled"])
-
-
-def test_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
+def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
     flags = TINY + ["--nStep", "1", "--data-dir", shared_data, "--out", tmp_path]
     assert run_script("run_mnist.py", *flags).returncode == 0
     folder = tmp_path / "mnist_SCNN"
     results = (folder / "test_accs_001.txt").read_text()
+    labeled = load_state(folder / "state_001.npz")["labeled"]
+
+    another_seed = run_script("run_mnist.py", *flags[:-1], tmp_path / "seed5", "--seed", "5")
+    assert another_seed.returncode == 0, another_seed.stderr[-3000:]
+    assert (tmp_path / "seed5" / "mnist_SCNN" / "test_accs_001.txt").read_text() != results
+    assert not np.array_equal(load_state(tmp_path / "seed5" / "mnist_SCNN" / "state_001.npz")["labeled"], labeled)
 
     other = run_script("run_mnist.py", *flags, "--nQuery", "12", "--seed", "3")
     assert other.returncode == 2 and "Traceback" not in other.stderr
@@ -77,6 +70,7 @@ def test_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert "resumes" not in fresh.stdout and "already finished" not in fresh.stdout
     assert (folder / "test_accs_001.txt").read_text() == results  # the same seed, the same run
+    np.testing.assert_array_equal(load_state(folder / "state_001.npz")["labeled"], labeled)
     assert load_state(folder / "state_001.npz")["accuracies"] == pytest.approx(
         read_accuracies(folder / "test_accs_001.txt"), abs=5e-6)
 
@@ -96,11 +90,13 @@ def test_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
     (["--nInit", "5"], "--nInit must be at least the number of classes (10)"),
     (["--nValid", "60000"], "--nInit + --nValid must be at most the training set size 60000"),
 ])
-def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, shared_data, flags, message):
-    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path / "out", *flags)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()[-1]) > 0
+def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, shared_data, flags, message, capsys):
+    import experiment  # in this process: run_mnist.py is main("mnist"); the subprocess path is tested below
+
+    assert experiment.main("mnist", [*TINY, "--data-dir", str(shared_data), "--out", str(tmp_path / "out"),
+                                     *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and error.count("\n") == 1  # one line
     assert not (tmp_path / "out").exists()  # nothing written
 
 

@@ -1,9 +1,9 @@
 """End to end through the run scripts, on the shared datasets with tiny settings."""
 import json
 
-import numpy as np
 import pytest
 
+from checkpoint import load_state
 from conftest import TINY, read_accuracies, run_script
 
 pytestmark = pytest.mark.slow  # every test here runs a script or trains a model
@@ -23,18 +23,11 @@ def test_mnist_end_to_end(tmp_path, shared_data):
     assert "\r" not in result.stderr  # no progress bars when the output is not a terminal
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["nQuery"] == 10 and settings["nInit"] == 20 and settings["strategy"] == "ldms"
-
-
-def test_the_labeled_set_grows_by_nquery_without_repeats(tmp_path, shared_data):
-    import experiment
-    from data import load_dataset
-
-    args = experiment.build_parser("mnist").parse_args(TINY + ["--nStep", "3", "--out", str(tmp_path)])
-    train, test, n_classes = load_dataset("mnist", shared_data)
-    accuracies, labeled, valid = experiment.run_repetition(args, 1, train, test, n_classes, tmp_path)
-    assert len(labeled) == 20 + 3 * 10 and len(np.unique(labeled)) == len(labeled)
-    assert not set(labeled.tolist()) & set(valid.tolist())
-    assert read_accuracies(tmp_path / "test_accs_002.txt") == pytest.approx(accuracies, abs=5e-6)
+    state = load_state(folder / "state_001.npz")  # the labeled set grew by nQuery a step, without repeats
+    labeled = state["labeled"].tolist()
+    assert len(labeled) == 20 + 2 * 10 and len(set(labeled)) == len(labeled)
+    assert not set(labeled) & set(state["valid"].tolist()) and not set(labeled) & set(state["unlabeled"].tolist())
+    assert state["accuracies"] == pytest.approx(accuracies, abs=5e-6)
 
 
 def test_cifar10_kcnn_step_end_to_end(tmp_path, shared_data):
