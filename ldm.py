@@ -43,9 +43,9 @@ def _load_array_module(choice):
     return np
 
 
-def _require_finite(xp, **arrays):
-    for name, array in arrays.items():
-        if not bool(xp.isfinite(array).all()):
+def _require_finite(xp, block=8192, **arrays):
+    for name, array in arrays.items():  # by blocks of rows: no mask the size of a large pool
+        if not all(bool(xp.isfinite(array[start : start + block]).all()) for start in range(0, len(array), block)):
             raise ValueError(f"{name} contains NaN or infinite values (has the model diverged?)")
 
 

@@ -206,6 +206,15 @@ def test_nan_features_are_a_clear_error(where):
             estimate_ldm(pool, sample, kernel, bias, rng=0)
 
 
+@pytest.mark.parametrize("row", [0, 8191, 8192, 19_999])
+def test_a_non_finite_value_in_any_block_of_a_large_pool_is_found(row):
+    pool = np.ones((20_000, 4), dtype=np.float32)  # checked 8,192 rows at a time
+    pool[row, 2] = np.inf
+    _, sample, kernel, bias = clustered_problem(0, n_pool=30, n_sample=30, dim=4)
+    with pytest.raises(ValueError, match="features_pool contains NaN or infinite"):
+        estimate_ldm(pool, sample, kernel, bias, rng=0)
+
+
 def test_progress_bars_only_where_asked_and_by_default_only_on_a_terminal(capsys):
     pool, sample, kernel, bias = clustered_problem(0, n_pool=60, n_sample=60)
     for progress in (None, False):  # capsys' stderr is not a terminal
