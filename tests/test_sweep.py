@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,30 @@ GRID_FLAGS = ["--nEpoch", "1", "--nStep", "1", "--nValid", "100", "--nPool", "20
 
 def run_sweep(*args, timeout=600):
     return run_script("sweep.py", *args, timeout=timeout)
+
+
+def command_line(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # gone meanwhile
+        return ""
+
+
+def descendants(root):
+    """Return the pids of every process below ``root``: this sweep's Ray workers, not another sweep's."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, stack = [], [root]
+    while stack:
+        below = children.get(stack.pop(), [])
+        found += below
+        stack += below
+    return found
 
 
 def test_a_grid_writes_what_the_run_script_writes(tmp_path, shared_data):
@@ -42,10 +67,10 @@ def test_a_killed_worker_is_retried_and_resumes(tmp_path, shared_data):
     deadline = time.time() + 300
     while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 1):
         time.sleep(0.05)
-    workers = subprocess.run(["pgrep", "-f", "ray::run_job"], capture_output=True, text=True).stdout.split()
+    workers = [pid for pid in descendants(process.pid) if "ray::run_job" in command_line(pid)]
     assert workers, "the task's worker process was not found"
     for pid in workers:
-        os.kill(int(pid), signal.SIGKILL)  # in the middle of step 1
+        os.kill(pid, signal.SIGKILL)  # in the middle of step 1
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
     lines = results.read_text().splitlines()
