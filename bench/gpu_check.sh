@@ -4,14 +4,18 @@
 #
 #   python3 bench/gpu_data.py --data-dir ../shared/data --out .gpu      # here, once: small dataset copies
 #   pip download ... -d .whl keras==3.15.1 namex optree                  # here, once: see the README
-#   bash bench/gpu_check.sh OUTDIR                                       # there, with .gpu and .whl carried
+#   bash bench/gpu_check.sh OUTDIR [PART...]                             # there, with .gpu and .whl carried
 #
 # Writes one text file per part into OUTDIR (each part has its own time limit, so one that hangs or fails
 # does not stop the others): versions, ldm (CuPy against NumPy, and CuPy timings), train (one faithful
 # S-CNN and K-CNN step per part on JAX), epochs (K-CNN test accuracy against epochs on real CIFAR-10
 # images), e2e (tiny run_mnist.py runs on JAX with CuPy and on PyTorch, each twice with the same seed).
+# Those five run by default. Named PARTs run alone; one more part, whole (the LDM-S query of the synthetic
+# `large` and `huge` settings run to the end on CuPy, up to 4.5 minutes each), runs only when named.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [PART...]}
+shift
+wanted=" ${*:-versions ldm e2e train epochs} "
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || { echo "could not install the carried wheels in .whl"; exit 1; }
@@ -20,6 +24,7 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 TQDM_DISABLE=1 KERAS_BACKEND=jax 
 part() {  # part NAME SECONDS COMMAND...: run COMMAND with a time limit, its output into OUTDIR/NAME.txt
   local name=$1 limit=$2
   shift 2
+  [[ $wanted == *" $name "* ]] || return 0
   echo "== $name (limit $limit s): $*"
   local started=$SECONDS
   timeout "$limit" "$@" > "$out/$name.txt" 2>&1
@@ -51,3 +56,4 @@ part e2e 100 bash -c "
   done"
 part train 150 python3 bench/gpu_train.py --data-dir .gpu
 part epochs 100 python3 bench/cifar_epochs.py --subset .gpu/cifar_epochs.npz --seeds 0 1
+part whole 590 python3 bench/gpu_ldm.py --check --time large huge --max-seconds 270
