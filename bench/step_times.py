@@ -3,8 +3,9 @@
     python3 bench/step_times.py cifar_cmp.log [more logs]
 
 Prints one Markdown table per (dataset, strategy): for each labeled count, the number of steps seen and
-the median seconds of each part (training, validation, test, query and the query's own parts), then the
-total per repetition. A log of a run that shared the CPU gives upper bounds, not the uncontended figures.
+the median seconds of each part (training, validation, test, query and the query's own parts) and of the
+whole step, then those step medians added up over the labeled counts seen (a whole repetition once every
+step is in the log). A log of a run that shared the CPU gives upper bounds, not the uncontended figures.
 """
 import argparse
 import re

@@ -39,3 +39,8 @@ def read_accuracies(path):
     lines = Path(path).read_text().splitlines()
     assert all(len(line.split(".")[1]) == 5 for line in lines)  # '%.5f'
     return [float(line) for line in lines]
+
+
+def assert_one_error_line(stderr, message):
+    """Check that ``stderr`` is one line, 'error: ...', holding ``message`` (a user mistake's report)."""
+    assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr

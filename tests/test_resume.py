@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from checkpoint import load_state
-from conftest import TINY, read_accuracies, run_script, script_command
+from conftest import TINY, assert_one_error_line, read_accuracies, run_script, script_command
 
 pytestmark = pytest.mark.slow  # every test here runs a script
 
@@ -95,8 +95,7 @@ def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, shared_data, flags, 
 
     assert experiment.main("mnist", [*TINY, "--data-dir", str(shared_data), "--out", str(tmp_path / "out"),
                                      *flags]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("error: ") and message in error and error.count("\n") == 1  # one line
+    assert_one_error_line(capsys.readouterr().err, message)
     assert not (tmp_path / "out").exists()  # nothing written
 
 

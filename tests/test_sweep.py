@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_script, script_command
+from conftest import TINY, assert_one_error_line, run_script, script_command
 
 pytestmark = pytest.mark.slow  # every test here starts the sweep script, most of them Ray
 
@@ -87,8 +87,7 @@ def test_a_bad_grid_exits_2_and_starts_nothing(tmp_path, shared_data, flags, mes
 
     argv = [*TINY, "--data-dir", str(shared_data), "--out", str(tmp_path / "out"), *flags]
     assert sweep.main(argv) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("error: ") and message in error and error.count("\n") == 1  # one line
+    assert_one_error_line(capsys.readouterr().err, message)
     assert not (tmp_path / "out").exists()
 
 
