@@ -1,5 +1,6 @@
-"""Puts the project on sys.path, finds the shared datasets (../shared/data beside the clone), and holds the
-helpers the test files share: tiny run settings, running a script, reading a results file."""
+"""Puts the project on sys.path, finds the datasets the way the run scripts do (LDMS_DATA_DIR, else the Keras
+cache, downloading once), and holds the helpers the test files share: tiny run settings, running a script,
+reading a results file."""
 import os
 import subprocess
 import sys
@@ -11,16 +12,51 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LDMS_XP", "numpy")  # CI has no GPU; the GPU path is the same code on CuPy
 
-SHARED_DATA = Path(os.environ.get("LDMS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+NO_DATA = ("the tests need MNIST and CIFAR-10: set LDMS_DATA_DIR to a folder holding mnist.npz and "
+           "cifar-10-python.tar.gz (or cifar-10-batches-py/), as Keras downloads them, or run once with internet "
+           "so that keras.datasets caches them")
 TINY = ["--nEpoch", "1", "--nStep", "2", "--nValid", "100", "--nPool", "200", "--nSample", "200",
         "--nQuery", "10", "--nRep", "1"]
 
 
 @pytest.fixture(scope="session")
-def shared_data():
-    """The folder with the full mnist.npz and cifar-10-python.tar.gz."""
-    assert (SHARED_DATA / "mnist.npz").is_file(), f"expected the shared datasets in {SHARED_DATA}"
-    return SHARED_DATA
+def found_datasets(tmp_path_factory):
+    """Return (folder with full MNIST and CIFAR-10 as the run scripts' --data-dir reads them, None), or (None,
+    what is missing): LDMS_DATA_DIR when it is set, else the Keras cache (filled by a download if need be)."""
+    if os.environ.get("LDMS_DATA_DIR"):
+        folder = Path(os.environ["LDMS_DATA_DIR"])
+        has_cifar = (folder / "cifar-10-python.tar.gz").is_file() or (folder / "cifar-10-batches-py").is_dir()
+        if (folder / "mnist.npz").is_file() and has_cifar:
+            return folder, None
+        return None, f"LDMS_DATA_DIR={folder} lacks mnist.npz or CIFAR-10; {NO_DATA}"
+    import keras  # the Keras cache, as a run without --data-dir uses it
+
+    try:
+        keras.datasets.mnist.load_data()
+        keras.datasets.cifar10.load_data()
+    except Exception as error:  # no network, or a broken cache: Keras raises a bare Exception
+        return None, f"keras.datasets could not fetch the data ({' '.join(str(error).split())[:200]}); {NO_DATA}"
+    cache = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets"
+    folder = tmp_path_factory.mktemp("datasets")
+    (folder / "mnist.npz").symlink_to(cache / "mnist.npz")
+    (folder / "cifar-10-batches-py").symlink_to(cache / "cifar-10-batches-py-target" / "cifar-10-batches-py")
+    return folder, None
+
+
+_failed_already = []
+
+
+@pytest.fixture
+def data_dir(found_datasets):
+    """The datasets' folder. Without one, the first test that needs it fails with the way to provide it and
+    the others are skipped, so the report holds one message, not one error per test."""
+    folder, problem = found_datasets
+    if problem and _failed_already:
+        pytest.skip("no datasets (see the one failure that says how to provide them)")
+    if problem:
+        _failed_already.append(problem)
+        pytest.fail(problem, pytrace=False)
+    return folder
 
 
 def script_command(script, *args):

@@ -42,17 +42,17 @@ def test_the_networks_and_their_queries_on_every_installed_backend(name):
     assert seen["mc_passes_differ"]  # dropout is on in the MC passes
 
 
-def test_an_unknown_backend_is_one_line_and_exit_2(tmp_path, shared_data, monkeypatch):
+def test_an_unknown_backend_is_one_line_and_exit_2(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "theano")
-    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path)
+    result = run_script("run_mnist.py", *TINY, "--data-dir", data_dir, "--out", tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "error: KERAS_BACKEND must be one of tensorflow, jax, torch, got 'theano'"
 
 
 def test_jax_end_to_end_the_same_seed_gives_the_same_files_and_resuming_on_another_backend_is_refused(
-        tmp_path, shared_data, monkeypatch):
+        tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    flags = TINY + ["--nStep", "1", "--data-dir", shared_data]
+    flags = TINY + ["--nStep", "1", "--data-dir", data_dir]
     for out in ("a", "b"):
         result = run_script("run_mnist.py", *flags, "--out", tmp_path / out)
         assert result.returncode == 0, result.stderr[-3000:]

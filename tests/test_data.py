@@ -1,4 +1,5 @@
-"""Loading the datasets (shared files and bad files) and the protocol's initial split."""
+"""Loading the datasets (the real files and bad files) and the protocol's initial split."""
+import functools
 import os
 import pickle
 import tarfile
@@ -13,12 +14,17 @@ from errors import UserError
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-@pytest.fixture(scope="module")
-def mnist(shared_data):
-    return load_dataset("mnist", shared_data)
+@functools.cache
+def load_once(name, folder):
+    return load_dataset(name, folder)
 
 
-def test_mnist_from_the_shared_npz(mnist):
+@pytest.fixture
+def mnist(data_dir):
+    return load_once("mnist", data_dir)
+
+
+def test_mnist_from_its_npz(mnist):
     (x_train, y_train), (x_test, y_test), n_classes = mnist
     assert n_classes == 10
     assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
@@ -29,8 +35,8 @@ def test_mnist_from_the_shared_npz(mnist):
     assert y_train[:5].tolist() == [5, 0, 4, 1, 9]
 
 
-def test_cifar10_from_the_shared_archive(shared_data):
-    (x_train, y_train), (x_test, y_test), n_classes = load_dataset("cifar10", shared_data)
+def test_cifar10_from_the_data_folder(data_dir):
+    (x_train, y_train), (x_test, y_test), n_classes = load_dataset("cifar10", data_dir)
     assert n_classes == 10
     assert x_train.shape == (50000, 32, 32, 3) and x_test.shape == (10000, 32, 32, 3)
     assert x_train.dtype == np.float32 and 0 <= x_train.min() and x_train.max() <= 1
@@ -68,8 +74,8 @@ def test_missing_mnist_file(tmp_path):
     expect_user_error(tmp_path, "mnist", str(tmp_path / "mnist.npz"), "not found")
 
 
-def test_truncated_mnist_file(tmp_path, shared_data):
-    (tmp_path / "mnist.npz").write_bytes((shared_data / "mnist.npz").read_bytes()[:100_000])
+def test_truncated_mnist_file(tmp_path, data_dir):
+    (tmp_path / "mnist.npz").write_bytes((data_dir / "mnist.npz").read_bytes()[:100_000])
     expect_user_error(tmp_path, "mnist", str(tmp_path / "mnist.npz"), "npz")
 
 
@@ -93,9 +99,12 @@ def test_cifar10_batch_with_wrong_size(tmp_path):
     expect_user_error(tmp_path, "cifar10", "data_batch_1", "3072")
 
 
-def test_truncated_cifar10_archive(tmp_path, shared_data):
-    with open(shared_data / "cifar-10-python.tar.gz", "rb") as source:
-        (tmp_path / "cifar-10-python.tar.gz").write_bytes(source.read(3_000_000))
+def test_truncated_cifar10_archive(tmp_path):
+    write_cifar_folder(tmp_path / "made" / "cifar-10-batches-py", n_per_batch=200)
+    with tarfile.open(tmp_path / "whole.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "made" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    whole = (tmp_path / "whole.tar.gz").read_bytes()
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(whole[: len(whole) // 2])
     expect_user_error(tmp_path, "cifar10", "cifar-10-python.tar.gz")
 
 

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow  # every test here runs a script
 RESUMABLE = TINY + ["--nStep", "4"]
 
 
-def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
-    command = script_command("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
+    command = script_command("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
     results = tmp_path / "mnist_SCNN" / "test_accs_001.txt"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -27,7 +27,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
     saved = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")["accuracies"]  # written before the results
     assert 2 <= len(before) <= len(saved) < 5
 
-    resumed = run_script("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
+    resumed = run_script("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumes after step {len(saved) - 1}" in resumed.stdout
     after = results.read_text().splitlines()
@@ -37,13 +37,13 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, shared_data):
     assert len(state["labeled"]) == 20 + 4 * 10 and len(np.unique(state["labeled"])) == 60
     assert not set(state["labeled"].tolist()) & set(state["unlabeled"].tolist())
 
-    again = run_script("run_mnist.py", *RESUMABLE, "--data-dir", shared_data, "--out", tmp_path)
+    again = run_script("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
     assert again.returncode == 0 and "already finished" in again.stdout
     assert results.read_text().splitlines() == after
 
 
-def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
-    flags = TINY + ["--nStep", "1", "--data-dir", shared_data, "--out", tmp_path]
+def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, data_dir):
+    flags = TINY + ["--nStep", "1", "--data-dir", data_dir, "--out", tmp_path]
     assert run_script("run_mnist.py", *flags).returncode == 0
     folder = tmp_path / "mnist_SCNN"
     results = (folder / "test_accs_001.txt").read_text()
@@ -90,18 +90,18 @@ def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, shared_data):
     (["--nInit", "5"], "--nInit must be at least the number of classes (10)"),
     (["--nValid", "60000"], "--nInit + --nValid must be at most the training set size 60000"),
 ])
-def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, shared_data, flags, message, capsys):
+def test_each_user_mistake_is_one_line_and_exit_2(tmp_path, data_dir, flags, message, capsys):
     import experiment  # in this process: run_mnist.py is main("mnist"); the subprocess path is tested below
 
-    assert experiment.main("mnist", [*TINY, "--data-dir", str(shared_data), "--out", str(tmp_path / "out"),
+    assert experiment.main("mnist", [*TINY, "--data-dir", str(data_dir), "--out", str(tmp_path / "out"),
                                      *flags]) == 2
     assert_one_error_line(capsys.readouterr().err, message)
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-def test_an_unwritable_results_folder(tmp_path, shared_data):
+def test_an_unwritable_results_folder(tmp_path, data_dir):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", blocker / "results")
+    result = run_script("run_mnist.py", *TINY, "--data-dir", data_dir, "--out", blocker / "results")
     assert result.returncode == 2 and "--out: cannot write results into" in result.stderr
     assert "Traceback" not in result.stderr

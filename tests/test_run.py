@@ -1,4 +1,4 @@
-"""End to end through the run scripts, on the shared datasets with tiny settings."""
+"""End to end through the run scripts, on the real datasets with tiny settings."""
 import json
 
 import pytest
@@ -9,8 +9,8 @@ from conftest import TINY, read_accuracies, run_script
 pytestmark = pytest.mark.slow  # every test here runs a script or trains a model
 
 
-def test_mnist_end_to_end(tmp_path, shared_data):
-    result = run_script("run_mnist.py", *TINY, "--data-dir", shared_data, "--out", tmp_path)
+def test_mnist_end_to_end(tmp_path, data_dir):
+    result = run_script("run_mnist.py", *TINY, "--data-dir", data_dir, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     accuracies = read_accuracies(tmp_path / "mnist_SCNN" / "test_accs_001.txt")
     assert len(accuracies) == 3 and all(0 < a <= 1 for a in accuracies)
@@ -30,10 +30,10 @@ def test_mnist_end_to_end(tmp_path, shared_data):
     assert state["accuracies"] == pytest.approx(accuracies, abs=5e-6)
 
 
-def test_cifar10_kcnn_step_end_to_end(tmp_path, shared_data):
+def test_cifar10_kcnn_step_end_to_end(tmp_path, data_dir):
     result = run_script("run_cifar10.py", "--nEpoch", "1", "--nStep", "1", "--nInit", "50", "--nValid", "100",
                         "--nPool", "300", "--nSample", "300", "--nQuery", "40", "--nRep", "1",
-                        "--data-dir", shared_data, "--out", tmp_path)
+                        "--data-dir", data_dir, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     accuracies = read_accuracies(tmp_path / "cifar10_KCNN" / "test_accs_001.txt")
     assert len(accuracies) == 2 and all(0 < a <= 1 for a in accuracies)

@@ -30,8 +30,8 @@ def snapshot(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-def test_the_same_repetition_started_twice_is_refused_naming_the_holder(tmp_path, shared_data):
-    flags = [*TINY, "--nStep", "1", "--data-dir", shared_data, "--out", tmp_path]
+def test_the_same_repetition_started_twice_is_refused_naming_the_holder(tmp_path, data_dir):
+    flags = [*TINY, "--nStep", "1", "--data-dir", data_dir, "--out", tmp_path]
     folder, first = tmp_path / "mnist_SCNN", start_run(flags)
     lock = folder / "state_001.lock"
     wait_for(lambda: lock.exists() and f"pid {first.pid}" in lock.read_text(), "the first run to hold the lock")
@@ -70,12 +70,12 @@ def make_writes_fail(disk, pid):
     return "File too large"
 
 
-def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tmp_path, shared_data):
+def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tmp_path, data_dir):
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
     try:
-        flags = [*TINY, "--nStep", "1", "--data-dir", shared_data, "--out", disk]
+        flags = [*TINY, "--nStep", "1", "--data-dir", data_dir, "--out", disk]
         folder, first = disk / "mnist_SCNN", start_run(flags)
         results = folder / "test_accs_001.txt"
         wait_for(lambda: results.exists() and len(results.read_text().splitlines()) == 1, "step 0")

@@ -43,13 +43,13 @@ def descendants(root):
     return found
 
 
-def test_a_grid_writes_what_the_run_script_writes(tmp_path, shared_data):
+def test_a_grid_writes_what_the_run_script_writes(tmp_path, data_dir):
     result = run_sweep("--dataset", "mnist", "--strategy", "entropy", "--nRep", "2", *GRID_FLAGS,
-                       "--data-dir", shared_data, "--out", tmp_path / "sweep")
+                       "--data-dir", data_dir, "--out", tmp_path / "sweep")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "figures and tables in" in result.stdout and "| entropy" in result.stdout  # the summary table
     script = run_script("run_mnist.py", *GRID_FLAGS, "--nRep", "2", "--strategy", "entropy",
-                        "--data-dir", shared_data, "--out", tmp_path / "script")
+                        "--data-dir", data_dir, "--out", tmp_path / "script")
     assert script.returncode == 0, script.stderr[-3000:]
     for rep in ("001", "002"):  # each repetition a job of its own, seeded as the script seeds it
         name = f"mnist_SCNN_entropy/test_accs_{rep}.txt"
@@ -58,9 +58,9 @@ def test_a_grid_writes_what_the_run_script_writes(tmp_path, shared_data):
         assert swept == (tmp_path / "script" / name).read_text()
 
 
-def test_a_killed_worker_is_retried_and_resumes(tmp_path, shared_data):
+def test_a_killed_worker_is_retried_and_resumes(tmp_path, data_dir):
     flags = [*GRID_FLAGS, "--nStep", "3", "--nRep", "1"]
-    process = subprocess.Popen(script_command("sweep.py", "--strategy", "random", *flags, "--data-dir", shared_data,
+    process = subprocess.Popen(script_command("sweep.py", "--strategy", "random", *flags, "--data-dir", data_dir,
                                              "--out", tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=dict(os.environ, LDMS_XP="numpy"))
     results = tmp_path / "mnist_SCNN_random" / "test_accs_001.txt"
@@ -82,17 +82,17 @@ def test_a_killed_worker_is_retried_and_resumes(tmp_path, shared_data):
     (["--dataset", "mnist", "svhn"], "--dataset must be among mnist, cifar10"),
     (["--nQuery", "0"], "--nQuery must be at least 1"),
 ])
-def test_a_bad_grid_exits_2_and_starts_nothing(tmp_path, shared_data, flags, message, capsys):
+def test_a_bad_grid_exits_2_and_starts_nothing(tmp_path, data_dir, flags, message, capsys):
     import sweep  # in this process: the grid is checked before Ray starts
 
-    argv = [*TINY, "--data-dir", str(shared_data), "--out", str(tmp_path / "out"), *flags]
+    argv = [*TINY, "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), *flags]
     assert sweep.main(argv) == 2
     assert_one_error_line(capsys.readouterr().err, message)
     assert not (tmp_path / "out").exists()
 
 
-def test_an_unwritable_out_is_a_clear_error(tmp_path, shared_data):
+def test_an_unwritable_out_is_a_clear_error(tmp_path, data_dir):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    result = run_sweep(*TINY, "--data-dir", shared_data, "--out", blocker / "out", timeout=120)
+    result = run_sweep(*TINY, "--data-dir", data_dir, "--out", blocker / "out", timeout=120)
     assert result.returncode == 2 and "--out: cannot write results into" in result.stderr
