@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from errors import UserError
+from errors import RepetitionHeld, UserError
 from utils import atomic_write, cannot_write
 
 ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set", "accuracies", "rng_key")
@@ -56,7 +56,7 @@ def hold_lock(path, wait=False):
     """Hold the lock file ``path`` for the ``with`` block, with this host and pid written into it.
 
     The lock is an ``flock`` on the open file: the kernel drops it when the holder exits or dies, even by
-    SIGKILL, so a stale file never blocks. If another process holds it: UserError naming the holder, or
+    SIGKILL, so a stale file never blocks. If another process holds it: RepetitionHeld naming the holder, or
     with ``wait`` a line saying so and a wait until it is released.
     """
     try:
@@ -70,8 +70,7 @@ def hold_lock(path, wait=False):
             file.seek(0)
             holder = file.read().strip() or "a process that is starting"
             if not wait:
-                raise UserError(f"{path} is held by {holder}: another run is writing this repetition; wait for it "
-                                "to end or stop it (a killed run holds nothing), or use another --out") from None
+                raise RepetitionHeld(f"{path} is held by {holder}") from None
             print(f"{path} is held by {holder}: waiting for it", flush=True)
             fcntl.flock(file, fcntl.LOCK_EX)
         try:

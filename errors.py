@@ -12,3 +12,7 @@ class TrainingDiverged(Exception):
 class StorageError(Exception):
     """A results file could not be written (a full disk, a folder turned read-only): the run stops with exit
     code 1, the last completed step's files intact, and the same command resumes once the cause is fixed."""
+
+
+class RepetitionHeld(Exception):
+    """Another live process holds a repetition's lock: a run leaves that repetition to it and goes on."""

@@ -19,7 +19,7 @@ from tqdm.keras import TqdmCallback
 
 from checkpoint import hold_lock, load_state, save_state
 from data import DATASETS, initial_split, load_dataset
-from errors import StorageError, TrainingDiverged, UserError
+from errors import RepetitionHeld, StorageError, TrainingDiverged, UserError
 from flags import COUNTS, FLAGS, RESUMED
 from ldm import SIGMAS, array_module
 from strategies import NEEDS, STRATEGIES, get_strategy
@@ -166,27 +166,35 @@ def step_seed(seed, step):
 
 
 def resume_or_start(args, rep, train, n_classes, state_path):
-    """Return (accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng) to go on with: the saved
-    state of repetition ``rep`` if there is one (and not --fresh), else its initial split."""
+    """Return (accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step) to go on with: the
+    saved state of repetition ``rep`` if there is one (and not --fresh), else its initial split. ``first_step``
+    is the step to train next; it is the last completed one again when a finished run is extended to a larger
+    --nStep, since the query after its last step was never made (that step's model is retrained, seeded as before)."""
     settings = run_settings(args)
     state = None if args.fresh else load_state(state_path)
     if state is None:
         protocol_rng = np.random.RandomState(args.seed + rep)  # replays the original's global-generator draws
         split = initial_split(train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
-        return ([], *split, protocol_rng)
+        return ([], *split, protocol_rng, 0)
     saved = {"backend": "tensorflow"} | state["settings"]  # older states were all TensorFlow runs
     differences = [f"{'KERAS_BACKEND' if name == 'backend' else '--' + name} {saved.get(name)} there, {value} here"
-                   for name, value in settings.items() if saved.get(name) != value]
+                   for name, value in settings.items() if saved.get(name) != value and name != "nStep"]
     if differences:
         raise UserError(f"{state_path} was made with other settings ({'; '.join(differences)}): run the same "
                         "command to resume it, use another --out, or --fresh to start over")
+    done = len(state["accuracies"]) - 1  # the last completed step
+    if args.nStep < done:
+        raise UserError(f"--nStep {args.nStep} is smaller than the {done} steps {state_path} has done: use --nStep "
+                        f"{done} or more to resume it, another --out, or --fresh to start over")
+    queried_after_last = done < saved["nStep"]  # a run's last step makes no query
+    first_step = done + 1 if queried_after_last or args.nStep == done else done
     return (state["accuracies"], state["labeled"], state["unlabeled"], state["valid"], state["sampling_set"],
-            state["protocol_rng"])
+            state["protocol_rng"], first_step)
 
 
 def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
-    """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: refused if another process
-    holds it, or with ``wait`` after waiting for it); return what ``run_steps`` returns."""
+    """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: RepetitionHeld if another
+    process holds it, or with ``wait`` after waiting for it); return what ``run_steps`` returns."""
     with hold_lock(folder / f"state_{rep + 1:03d}.lock", wait):
         return run_steps(args, rep, train, test, n_classes, folder)
 
@@ -197,21 +205,30 @@ def run_steps(args, rep, train, test, n_classes, folder):
     and the state are rewritten atomically."""
     seed = args.seed + rep
     results_path, state_path = folder / f"test_accs_{rep + 1:03d}.txt", folder / f"state_{rep + 1:03d}.npz"
-    accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng = resume_or_start(
+    accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step = resume_or_start(
         args, rep, train, n_classes, state_path)
     if accuracies:
         write_accuracies(results_path, accuracies)  # in case a kill came between saving the state and this file
-    if len(accuracies) == args.nStep + 1:
+    if first_step > args.nStep:
         print(f"rep {rep + 1}/{args.nRep} already finished ({results_path}): skipped", flush=True)
         return accuracies, labeled, valid
-    if accuracies:
+    if first_step < len(accuracies):
+        print(f"rep {rep + 1}/{args.nRep} goes on to --nStep {args.nStep}: step {first_step} is trained again for "
+              "the query its run did not make", flush=True)
+    elif accuracies:
         print(f"rep {rep + 1}/{args.nRep} resumes after step {len(accuracies) - 1} from {state_path}", flush=True)
     atomic_write(folder / "settings.json", lambda file: file.write(json.dumps(run_settings(args), indent=1) + "\n"))
-    for step in range(len(accuracies), args.nStep + 1):
+    for step in range(first_step, args.nStep + 1):
         timings, n_labeled = {}, len(labeled)
         keras.utils.set_random_seed(step_seed(seed, step))  # model initialisation and training order
         model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes, timings)
-        accuracies = accuracies + [accuracy]
+        if step < len(accuracies):  # the retrained last step of an extended run: its accuracy is on file
+            if f"{accuracy:.5f}" != f"{accuracies[step]:.5f}":
+                print(f"warning: step {step} trained again gives {accuracy:.5f}, {accuracies[step]:.5f} on file: "
+                      "this machine or backend computes differently; its query goes on from the new model",
+                      file=sys.stderr, flush=True)
+        else:
+            accuracies = accuracies + [accuracy]
         if step < args.nStep:
             protocol_rng.shuffle(unlabeled)
             pool = unlabeled[: args.nPool]
@@ -250,12 +267,16 @@ def prepare(args):
 
 def run(args, reps=None, wait=False):
     """Run the repetitions ``reps`` (default: all of --nRep) of the experiment described by ``args``;
-    results go under args.out. A repetition another process holds is refused (UserError), or with ``wait``
-    waited for. Return {rep: test accuracies}."""
+    results go under args.out. A repetition another process holds is left to it with one line saying so, or
+    with ``wait`` waited for. Return {rep: test accuracies} of the repetitions this process ran or found finished."""
     train, test, n_classes, folder = prepare(args)
     print("\n".join(describe_run(args, len(train[1]), len(test[1]))), flush=True)
-    accuracies = {rep: run_repetition(args, rep, train, test, n_classes, folder, wait)[0]
-                  for rep in (range(args.nRep) if reps is None else reps)}
+    accuracies = {}
+    for rep in range(args.nRep) if reps is None else reps:
+        try:
+            accuracies[rep] = run_repetition(args, rep, train, test, n_classes, folder, wait)[0]
+        except RepetitionHeld as held:
+            print(f"rep {rep + 1}/{args.nRep} skipped: {held}, another run that is writing it", flush=True)
     print(f"results in {folder}", flush=True)
     return accuracies
 

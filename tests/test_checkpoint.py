@@ -7,14 +7,14 @@ import time
 import pytest
 
 from checkpoint import hold_lock
-from errors import UserError
+from errors import RepetitionHeld
 
 
 def test_a_held_lock_refuses_a_second_holder_naming_the_first(tmp_path):
     lock = tmp_path / "state_001.lock"
     with hold_lock(lock):
         assert lock.read_text() == f"host {socket.gethostname()} pid {os.getpid()}\n"
-        with pytest.raises(UserError, match=f"^{lock} is held by host {socket.gethostname()} pid {os.getpid()}: "):
+        with pytest.raises(RepetitionHeld, match=f"^{lock} is held by host {socket.gethostname()} pid {os.getpid()}$"):
             with hold_lock(lock):
                 pass
     with hold_lock(lock):  # released at the end of the block
