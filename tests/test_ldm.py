@@ -277,3 +277,58 @@ def test_reach_test_keeps_every_row_a_draw_flips_at_the_edge_of_the_bound():
     assert flipped[:900].all() and not flipped[1100:].any()  # the sweep straddles the edge
     assert not np.any(flipped & ~candidates)  # the bound never leaves out a row that flips
     assert not candidates[-1]  # and it is tight: 2% past the edge, rows are left out
+
+
+def tied_problem(seed, n_pool=200, n_sample=200, dim=6):
+    """Logits with exact ties: kernel columns 1 and 3 repeat columns 0 and 2 (small integers), the biases are
+    2048 (class 3: one float32 step more), so perturbations below a step are rounded away; every feature row
+    has at most two non-zero entries, 1 or 2, so any order of summation gives the same float32 logits."""
+    rng = np.random.default_rng(seed)
+    kernel = rng.integers(-1, 2, size=(dim, 4)).astype(np.float32)
+    kernel[:, 1], kernel[:, 3] = kernel[:, 0], kernel[:, 2]
+    bias = np.float32([2048, 2048, 2048, np.nextafter(np.float32(2048), np.float32(np.inf))])
+    features = np.zeros((n_pool + n_sample, dim), dtype=np.float32)
+    for row in features:
+        n_nonzero = rng.integers(0, 3)  # zero rows too
+        row[rng.choice(dim, n_nonzero, replace=False)] = rng.choice([1.0, 2.0], n_nonzero)
+    return features[:n_pool], features[n_pool:], kernel, bias
+
+
+def count_ties(features, kernel, bias, history, seed):
+    """Replay the literal run's draws (same seed, as many per sigma as ``history`` says); return (rows whose
+    unperturbed top logit is tied, (row, draw) pairs where the prediction ties for the top and is the first of
+    the tied classes, pairs where it ties for the top but a lower class comes first)."""
+    rng = np.random.default_rng(seed)
+    dim, n_classes = kernel.shape
+    rows = np.arange(len(features))
+    unperturbed = features @ kernel + bias
+    tied_rows = int(((unperturbed == unperturbed.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+    prediction = unperturbed.argmax(axis=1)
+    kept = lost = 0
+    for k, flags in enumerate(history):
+        sigma = 10.0 ** (-5 + 0.1 * k)  # the spec's grid, as the literal run went through it
+        for _ in flags:
+            noise = rng.standard_normal(dim * n_classes + n_classes, dtype=np.float32)
+            logits = features @ (kernel + sigma * noise[: dim * n_classes].reshape(dim, n_classes))
+            logits += bias + sigma * noise[dim * n_classes :]
+            top = logits == logits.max(axis=1, keepdims=True)
+            tied = (top.sum(axis=1) > 1) & top[rows, prediction]
+            kept += int((tied & (top.argmax(axis=1) == prediction)).sum())
+            lost += int((tied & (top.argmax(axis=1) < prediction)).sum())
+    return tied_rows, kept, lost
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_logit_ties_are_decided_as_the_literal_spec_decides_them(seed):
+    # argmax takes the first of equal logits: a tie with the prediction first is no flip, one with a lower
+    # class first is a flip; both happen here thousands of times, on the pool and on the sampling set
+    pool, sample, kernel, bias = tied_problem(seed)
+    expected, history = literal_ldm(pool, sample, kernel, bias, np.random.default_rng(seed))
+    for features in (pool, sample):
+        tied_rows, kept, lost = count_ties(features, kernel, bias, history, seed)
+        assert tied_rows >= 10 and kept >= 1000 and lost >= 1000
+    for max_chunk in (1, 128):
+        draws, ldm = total_draws(pool, sample, kernel, bias, rng=seed, max_chunk=max_chunk)
+        np.testing.assert_array_equal(ldm.astype(np.float32), expected)
+        assert draws == sum(len(flags) for flags in history)
+    assert len(np.unique(expected)) > 10

@@ -68,29 +68,63 @@ def test_uncertainty_strategies_on_a_hand_made_softmax():
     np.testing.assert_array_equal(get_strategy("margin")(arrays, 4, rng), [1, 2, 3, 0])
 
 
-def test_coreset_picks_the_farthest_point_from_the_labeled_set_first():
-    arrays = make_arrays()
-    picked = get_strategy("coreset")(arrays, N_QUERY, np.random.default_rng(0))
-    distance = np.linalg.norm(arrays.features[:, None, :] - arrays.features_labeled[None], axis=2).min(axis=1)
-    assert picked[0] == np.argmax(distance)
-    # the second pick is the farthest from labeled set and first pick together
-    centres = np.concatenate([arrays.features_labeled, arrays.features[picked[:1]]])
-    distance = np.linalg.norm(arrays.features[:, None, :] - centres[None], axis=2).min(axis=1)
-    assert picked[1] == np.argmax(distance)
+def k_center_reference(pool, labeled, n_query):
+    """Greedy k-center written out: each pick is the pool point whose nearest centre (labeled or picked so far)
+    is farthest, by squared Euclidean distances summed term by term; the first such point among equals."""
+    pool, centres = np.float64(pool), list(np.float64(labeled))
+    picked = []
+    for _ in range(n_query):
+        best, best_distance = None, -1.0
+        for i, point in enumerate(pool):
+            nearest = min(((point - centre) ** 2).sum() for centre in centres)
+            if i not in picked and nearest > best_distance:
+                best, best_distance = i, nearest
+        picked.append(best)
+        centres.append(pool[best])
+    return picked
 
 
-def test_badge_without_building_the_embeddings_matches_the_explicit_ones():
+def test_coreset_follows_greedy_k_center_at_every_pick():
     arrays = make_arrays()
-    residual = arrays.probabilities.copy()
-    residual[np.arange(N_POOL), residual.argmax(axis=1)] -= 1
-    embeddings = (residual[:, :, None] * arrays.features[:, None, :]).reshape(N_POOL, -1)
-    picked = get_strategy("badge")(arrays, N_QUERY, np.random.default_rng(0))
-    assert picked[0] == np.argmax(np.linalg.norm(embeddings, axis=1))
-    # the second pick follows k-means++ on the explicit embeddings: same draw, same sample
-    squared = ((embeddings - embeddings[picked[0]]) ** 2).sum(axis=1)
-    rng = np.random.default_rng(0)
-    expected = int(np.searchsorted(np.cumsum(squared), rng.random() * squared.sum(), side="right"))
-    assert picked[1] == expected
+    picked = get_strategy("coreset")(arrays, 20, np.random.default_rng(0))
+    assert picked.tolist() == k_center_reference(arrays.features, arrays.features_labeled, 20)
+
+
+def test_coreset_breaks_ties_by_the_first_position_and_takes_duplicates_last():
+    grid = np.array([[x, y] for x in range(5) for y in range(5)], dtype=np.float32)  # integer squared distances
+    pool = np.concatenate([grid, grid[[12, 0, 24, 7, 12]]])  # 30 points, 5 of them repeated
+    arrays = PoolArrays(n_pool=30, features=pool, features_labeled=np.float32([[0, 0], [4, 4]]))
+    picked = get_strategy("coreset")(arrays, 30, np.random.default_rng(0))
+    expected = k_center_reference(pool, arrays.features_labeled, 30)
+    assert expected[:3] == [4, 20, 12]  # (0, 4) and (4, 0) tie at 16 from the labeled points: the first one first
+    assert picked.tolist() == expected
+    assert sorted(picked.tolist()) == list(range(30))
+
+
+def badge_reference(probabilities, features, n_query, rng):
+    """BADGE written out: the gradient of the cross-entropy at the predicted label with respect to the last
+    kernel, outer(h, p - onehot), built for every sample; k-means++ seeding on them from the largest norm,
+    each next pick drawn with probability proportional to the squared distance to its nearest pick."""
+    embeddings = []
+    for p, h in zip(np.float64(probabilities), np.float64(features)):
+        onehot = np.zeros(len(p))
+        onehot[np.argmax(p)] = 1
+        embeddings.append(np.outer(h, p - onehot).ravel())
+    embeddings = np.array(embeddings)
+    picked = [int(np.argmax([(e**2).sum() for e in embeddings]))]
+    while len(picked) < n_query:
+        squared = np.array([min(((e - embeddings[c]) ** 2).sum() for c in picked) for e in embeddings])
+        threshold = rng.random() * squared.sum()
+        picked.append(int(np.argmax(np.cumsum(squared) > threshold)))  # the first running sum past the draw
+    return picked
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_badge_is_k_means_plus_plus_on_the_explicit_gradient_embeddings_at_every_pick(seed):
+    arrays = make_arrays(seed)
+    picked = get_strategy("badge")(arrays, 20, np.random.default_rng(seed))
+    expected = badge_reference(arrays.probabilities, arrays.features, 20, np.random.default_rng(seed))
+    assert picked.tolist() == expected
 
 
 def test_ldm_picks_the_smallest_ldm_and_ldms_is_the_seeded_selection():
