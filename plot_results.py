@@ -1,7 +1,8 @@
-"""Compare the results of LDM-S and its baselines: learning curves, tables, the pairwise penalty matrix,
-a step-0 sanity check and, over several datasets, the performance profile.
+"""Compare the results of LDM-S and its baselines: learning curves, tables, the labels each strategy needs
+to reach given accuracies, the pairwise penalty matrix, a step-0 sanity check and, over several datasets,
+the performance profile.
 
-    python3 plot_results.py [FOLDER ...] [--out DIR]
+    python3 plot_results.py [FOLDER ...] [--out DIR] [--reach LEVEL ...]
 
 Each FOLDER is a result folder ({dataset}_{network} for ldms, {dataset}_{network}_{strategy} for the
 other strategies) holding test_accs_NNN.txt files; without any, every such folder under results/ is
@@ -12,6 +13,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import re
 import sys
 import warnings
@@ -36,6 +38,8 @@ DEFAULT_BUDGET = {dataset: (defaults(dataset)["nInit"], defaults(dataset)["nQuer
 ALPHA = 0.05  # significance level of the paired t-tests
 FILE_PRECISION = 5e-6  # half the last digit of '%.5f': smaller step-0 differences are rounding
 PROFILE_TAUS = (1.0, 1.01, 1.05, 1.1)  # taus printed in the performance profile table
+LEVEL_SPACINGS = (0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)  # of the default accuracy levels, coarsest first
+REACH_TOLERANCE = 1e-9  # a mean equal to a level up to float rounding reaches it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +346,63 @@ def profile_ratios(group_means):
     return {strategy: np.concatenate(parts) for strategy, parts in ratios.items()}
 
 
+def default_levels(mean_curves):
+    """Return the default accuracy levels of the label savings, ascending: the multiples of the coarsest
+    spacing in LEVEL_SPACINGS that puts at least 3 of them in the range every curve covers, above the
+    highest of the curves' lowest points and at most the lowest of their highest points (so every curve
+    reaches each level and is below it somewhere). More than 5 are thinned to every k-th down from the highest;
+    fewer than 3 remain only when even the finest spacing gives no more; none when the ranges do not overlap."""
+    low = max(curve.min() for curve in mean_curves)
+    high = min(curve.max() for curve in mean_curves)
+    for spacing in LEVEL_SPACINGS:
+        first = math.floor(low / spacing + REACH_TOLERANCE) + 1
+        last = math.floor(high / spacing + REACH_TOLERANCE)
+        levels = [round(k * spacing, 6) for k in range(first, last + 1)]
+        if len(levels) >= 3:
+            break
+    every = max(1, math.ceil(len(levels) / 5))
+    return levels[(len(levels) - 1) % every::every]
+
+
+def labels_to_reach(labeled, mean, level):
+    """Return the first labeled count at which the mean curve is at least ``level`` (at the counts measured,
+    no interpolation; a later dip does not matter), or None if it never is."""
+    reached = np.flatnonzero(mean >= level - REACH_TOLERANCE)
+    return int(labeled[reached[0]]) if len(reached) else None
+
+
+def saving(labels, final, random_labels, random_final):
+    """Return (bound, ratio) of random's labels to a strategy's for one level: ('', ratio) when both reach
+    it; ('> ', random's final count / the strategy's labels) when random never does (it needs more than
+    its final count); ('< ', random's labels / the strategy's final count) when the strategy never does;
+    None when neither does. ``labels`` and ``random_labels`` are labels_to_reach's answers, ``final`` and
+    ``random_final`` the last labeled counts."""
+    if labels is not None and random_labels is not None:
+        return "", random_labels / labels
+    if labels is not None:
+        return "> ", random_final / labels
+    if random_labels is not None:
+        return "< ", random_labels / final
+    return None
+
+
+def reach_records(counts, means, levels):
+    """Return (strategy, level, labels, final labeled count, saving) for each strategy of ``means``
+    ({strategy: mean accuracy per step}, measured at ``counts`` {strategy: labeled count per step}) and each
+    level: labels_to_reach, and saving against random (None without random in ``means``)."""
+    records = []
+    for strategy, mean in means.items():
+        final = int(counts[strategy][-1])
+        for level in levels:
+            labels = labels_to_reach(counts[strategy], mean, level)
+            ratio = None
+            if "random" in means:
+                random_labels = labels_to_reach(counts["random"], means["random"], level)
+                ratio = saving(labels, final, random_labels, int(counts["random"][-1]))
+            records.append((strategy, level, labels, final, ratio))
+    return records
+
+
 def profile_fractions(ratios, taus):
     """Return for each tau the fraction of ``ratios`` that are at most tau."""
     return (np.asarray(ratios)[None, :] <= np.asarray(taus, dtype=float)[:, None]).mean(axis=1)
@@ -354,6 +415,12 @@ def markdown_table(header, rows):
     """Return a Markdown table of string cells."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def reach_cell(labels, final, ratio):
+    """Return a savings table cell: '80 (1.50x)', '80 (> 2.75x)', 'not reached by 220 labels (< 0.55x)'."""
+    cell = f"not reached by {final} labels" if labels is None else str(labels)
+    return cell + (f" ({ratio[0]}{ratio[1]:.2f}x)" if ratio else "")
 
 
 def plus_minus(mean, std):
@@ -409,6 +476,36 @@ def report_table(runs, stacks, stem):
         writer.writerow(["strategy", "repetitions", "mean_accuracy", "mean_accuracy_std", "final_accuracy",
                          "final_accuracy_std", "final_labeled"])
         writer.writerows(records)
+
+
+def report_savings(runs, stacks, levels, stem):
+    """Print, per strategy and accuracy level (``levels``, or default_levels when empty), the labeled count
+    at which the strategy's mean curve first reaches it and the saving against random (random's labels /
+    the strategy's), and write the table as stem.md and stem.csv."""
+    counts = {run.strategy: labeled_counts(run, stacks[run.strategy][1].shape[1]) for run in runs}
+    means = {strategy: accs.mean(axis=0) for strategy, (_, accs) in stacks.items()}
+    group = f"{runs[0].dataset} {runs[0].network}"
+    levels = levels or default_levels(list(means.values()))
+    if not levels:
+        notify(f"note: {group}: no multiple of {LEVEL_SPACINGS[-1]} lies in the accuracy range every mean curve "
+               "covers, so there are no default levels to reach: name some with --reach")
+        return
+    if "random" not in means:
+        notify(f"note: {group} has no random: the labels to reach each level, without savings")
+    records = reach_records(counts, means, levels)
+    rows = [[strategy] + [reach_cell(*record[2:]) for record in records if record[0] == strategy]
+            for strategy in means]
+    text = markdown_table(["strategy", *(f"reach {level:g}" for level in levels)], rows)
+    title = (f"{group}: labeled samples at which the mean curve first reaches each test accuracy (at the "
+             "counts measured), and in brackets the saving, random's labels / the strategy's")
+    print(f"\n{title}\n\n{text}")
+    Path(f"{stem}.md").write_text(f"{title}\n\n{text}\n")
+    with open(f"{stem}.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["strategy", "level", "labels", "final_labeled", "saving"])
+        writer.writerows([strategy, f"{level:g}", "" if labels is None else labels, final,
+                          "" if ratio is None else f"{ratio[0]}{ratio[1]:.6f}"]
+                         for strategy, level, labels, final, ratio in records)
 
 
 def report_pairwise(runs, stacks, path):
@@ -528,9 +625,10 @@ def plot_profile(ratios, colors, path):
 # Command line
 
 
-def report_group(runs, out, colors):
+def report_group(runs, out, colors, levels):
     """Align, check, tabulate, compare and plot one (dataset, network) group, printing the report and
-    its notes; return {strategy: mean accuracy per step} for the performance profile."""
+    its notes (label savings at ``levels``, or at default ones when empty); return {strategy: mean
+    accuracy per step} for the performance profile."""
     runs, notes = align_lengths(runs)
     for line in notes + missing_repetition_notes(runs) + budget_warnings(runs):
         notify(line)
@@ -540,6 +638,7 @@ def report_group(runs, out, colors):
     if len(runs) > 1:
         report_step0(runs, stacks)
     report_table(runs, stacks, out / f"table_{dataset}_{network}")
+    report_savings(runs, stacks, levels, out / f"savings_{dataset}_{network}")
     if len(runs) > 1:
         report_pairwise(runs, stacks, out / f"penalty_{dataset}_{network}.png")
     else:
@@ -556,7 +655,21 @@ def parse_args(argv):
                         help=f"result folders (default: every folder under {RESULTS_ROOT}/ with test_accs files)")
     parser.add_argument("--out", type=Path, default=RESULTS_ROOT,
                         help=f"folder for the figures and tables, created if needed (default {RESULTS_ROOT}/)")
+    parser.add_argument("--reach", type=accuracy_level, nargs="+", default=[], metavar="LEVEL",
+                        help="test accuracies at which to count the labels each strategy needs (default: 3 to 5 "
+                             "round levels inside the range that every strategy's mean curve covers)")
     return parser.parse_args(argv)
+
+
+def accuracy_level(text):
+    """Return a --reach level as a float; argparse error unless it is a number in (0, 1]."""
+    try:
+        level = float(text)
+    except ValueError:
+        level = math.nan
+    if not 0 < level <= 1:
+        raise argparse.ArgumentTypeError(f"an accuracy in (0, 1] like 0.8, got {text!r}")
+    return level
 
 
 def main(argv=None):
@@ -569,7 +682,8 @@ def main(argv=None):
         args.out.mkdir(parents=True, exist_ok=True)
         strategies = sorted({run.strategy for run in runs})
         colors = {strategy: f"C{index % 10}" for index, strategy in enumerate(strategies)}
-        group_means = {key: report_group(members, args.out, colors) for key, members in groups.items()}
+        levels = sorted(set(args.reach))
+        group_means = {key: report_group(members, args.out, colors, levels) for key, members in groups.items()}
         if len(groups) > 1:
             report_profile(group_means, args.out, colors)
     except (UserError, OSError) as error:

@@ -1,11 +1,15 @@
 """Where the seconds of a run went, from its step log lines (what run_mnist.py / run_cifar10.py print).
 
     python3 bench/step_times.py cifar_cmp.log [more logs]
+    python3 bench/step_times.py --query-costs logs/mnist_*.log
 
-Prints one Markdown table per (dataset, strategy): for each labeled count, the number of steps seen and
-the median seconds of each part (training, validation, test, query and the query's own parts) and of the
-whole step, then those step medians added up over the labeled counts seen (a whole repetition once every
-step is in the log). A log of a run that shared the CPU gives upper bounds, not the uncontended figures.
+Each log is what one run printed, from its settings line ("LDM-S mnist: ... --strategy=ldms ...") on.
+By default, one Markdown table per (dataset, strategy): for each labeled count, the number of steps seen
+and the median seconds of each part (training, validation, test, query and the query's own parts) and of
+the whole step, then those step medians added up over the labeled counts seen (a whole repetition once
+every step is in the log). With --query-costs, one table of what a query costs per strategy: the median
+seconds of the query, of its model arrays and of its selection, beside training, at the smallest and the
+largest labeled count. A log of a run that shared the CPU gives upper bounds, not the uncontended figures.
 """
 import argparse
 import re
@@ -14,27 +18,32 @@ import sys
 from collections import defaultdict
 
 HEADER = re.compile(r"^LDM-S (\w+): .*--strategy=(\w+)")
-STEP = re.compile(r"rep (\d+)/\d+ step \d+/\d+ \| labeled (\d+) \| test acc [\d.]+ "
+STEP = re.compile(r"rep \d+/\d+ step (\d+)/(\d+) \| labeled (\d+) \| test acc [\d.]+ "
                   r"\| train ([\d.]+)s valid ([\d.]+)s test ([\d.]+)s \| query ([\d.]+)s(?: \((.*)\))?$")
 QUERY_PART = re.compile(r"(\w+) ([\d.]+)s")  # "features 2.7s estimation 1.9s seeding 0.0s"
 PARTS = ("train", "valid", "test", "query")
 
 
-def step_seconds(lines):
-    """Return {(dataset, strategy): {labeled: [{part: seconds} per step seen]}} from the lines of a log."""
+def step_seconds(logs):
+    """Return {(dataset, strategy): {labeled: [{part: seconds} per step seen]}} from logs, each a list of
+    its lines. A step that made no query (a run's last) has no 'query' part; steps before a log's
+    settings line count as dataset and strategy '?'."""
     found = defaultdict(lambda: defaultdict(list))
-    run = ("?", "?")
-    for line in lines:
-        header = HEADER.match(line)
-        if header:
-            run = header.groups()
-            continue
-        step = STEP.search(line.strip())
-        if not step:
-            continue
-        seconds = dict(zip(PARTS, map(float, step.group(3, 4, 5, 6))))
-        seconds |= {part: float(value) for part, value in QUERY_PART.findall(step.group(7) or "")}
-        found[run][int(step.group(2))].append(seconds)
+    for lines in logs:
+        run = ("?", "?")
+        for line in lines:
+            header = HEADER.match(line)
+            if header:
+                run = header.groups()
+                continue
+            step = STEP.search(line.strip())
+            if not step:
+                continue
+            seconds = dict(zip(PARTS, map(float, step.group(4, 5, 6, 7))))
+            if int(step.group(1)) == int(step.group(2)):  # "step 10/10": the run's last model, no query after it
+                del seconds["query"]
+            seconds |= {part: float(value) for part, value in QUERY_PART.findall(step.group(8) or "")}
+            found[run][int(step.group(3))].append(seconds)
     return found
 
 
@@ -57,15 +66,65 @@ def tables(found):
     return "\n".join(out)
 
 
+def queried_steps(by_labeled):
+    """Return {labeled: [the steps there that made a query]}, leaving out labeled counts where none did."""
+    kept = {labeled: [step for step in steps if "query" in step] for labeled, steps in by_labeled.items()}
+    return {labeled: steps for labeled, steps in kept.items() if steps}
+
+
+def query_medians(steps):
+    """Return the median seconds over ``steps`` (that made a query) of the query, of its model arrays (what
+    the model computes for the pool, 'features' in the log), of its selection (the query less the model
+    arrays: the strategy working on them) and of training."""
+    per_step = {"query": [step["query"] for step in steps],
+                "model arrays": [step.get("features", 0.0) for step in steps],
+                "selection": [step["query"] - step.get("features", 0.0) for step in steps],
+                "train": [step["train"] for step in steps]}
+    return {part: statistics.median(values) for part, values in per_step.items()}
+
+
+def query_costs(found):
+    """Return the Markdown table of what a query costs per strategy, from ``step_seconds``' result: for each
+    dataset and strategy, the steps seen and query_medians at the smallest and at the largest labeled count
+    at which every strategy of the dataset made queries (so that they compare like with like; each its own
+    when they share none)."""
+    header = ["dataset", "strategy", "labeled", "steps seen", "query", "model arrays", "selection", "train"]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset in sorted({dataset for dataset, _ in found}):
+        runs = {strategy: queried_steps(by_labeled) for (name, strategy), by_labeled in sorted(found.items())
+                if name == dataset}
+        runs = {strategy: by_labeled for strategy, by_labeled in runs.items() if by_labeled}
+        if not runs:
+            continue
+        common = set.intersection(*(set(by_labeled) for by_labeled in runs.values()))
+        for strategy, by_labeled in runs.items():
+            counts = sorted(common or by_labeled)
+            for labeled in dict.fromkeys([counts[0], counts[-1]]):
+                medians = query_medians(by_labeled[labeled])
+                out.append(f"| {dataset} | {strategy} | {labeled:,} | {len(by_labeled[labeled])} | "
+                           + " | ".join(f"{seconds:.1f}" for seconds in medians.values()) + " |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("logs", nargs="+", help="log files of run_mnist.py / run_cifar10.py")
+    parser.add_argument("logs", nargs="+", help="log files of run_mnist.py / run_cifar10.py, one run each")
+    parser.add_argument("--query-costs", action="store_true",
+                        help="one table of the median query seconds per strategy, at the smallest and largest "
+                             "labeled count, instead of the per-step tables")
     args = parser.parse_args(argv)
-    lines = []
+    logs = []
     for path in args.logs:
         with open(path, errors="replace") as log:
-            lines += log.read().splitlines()
-    print(tables(step_seconds(lines)))
+            logs.append(log.read().splitlines())
+    found = step_seconds(logs)
+    if args.query_costs:
+        print("Median seconds of the steps that made a query, at the smallest and the largest labeled count "
+              "at which every strategy of the dataset made one; model arrays: what the model computes for the "
+              "pool, selection: the rest of the query\n")
+        print(query_costs(found))
+    else:
+        print(tables(found))
     return 0
 
 

@@ -250,3 +250,74 @@ def test_duplicate_strategy_is_an_error_and_different_budgets_a_warning(tmp_path
     (warning,) = pr.budget_warnings(runs)
     assert warning.startswith("warning: mnist SCNN: strategies with different budgets (random nInit=20 nQuery=20, "
                               "entropy nInit=10 nQuery=5)")
+
+
+# Label savings
+
+# mean curves at 40, 80, 120, 160 and 200 labels; random's 0.8 at 120 is a 3-repetition mean just below 0.8 in floats
+COUNTS = np.array([40, 80, 120, 160, 200])
+RANDOM_REPS = np.array([[0.50, 0.70, 0.78, 0.84, 0.86],
+                        [0.50, 0.70, 0.80, 0.84, 0.86],
+                        [0.50, 0.70, 0.82, 0.84, 0.86]])
+LDMS_MEAN = np.array([0.50, 0.80, 0.85, 0.90, 0.91])
+ENTROPY_MEAN = np.array([0.50, 0.60, 0.80, 0.81, 0.83])
+
+
+def test_labels_to_reach_each_level_and_the_saving_against_random():
+    means = {"ldms": LDMS_MEAN, "random": RANDOM_REPS.mean(axis=0), "entropy": ENTROPY_MEAN}
+    assert means["random"][2] < 0.8  # 0.7999999999999999, which reaches 0.8 all the same
+    records = pr.reach_records({strategy: COUNTS for strategy in means}, means, [0.8, 0.84, 0.9])
+    cells = {(strategy, level): pr.reach_cell(labels, final, ratio)
+             for strategy, level, labels, final, ratio in records}
+    assert cells == {
+        ("ldms", 0.8): "80 (1.50x)",  # random 120 / ldms 80
+        ("ldms", 0.84): "120 (1.33x)",  # 160 / 120
+        ("ldms", 0.9): "160 (> 1.25x)",  # random never reaches 0.9: it needs more than its 200
+        ("random", 0.8): "120 (1.00x)",
+        ("random", 0.84): "160 (1.00x)",
+        ("random", 0.9): "not reached by 200 labels",
+        ("entropy", 0.8): "120 (1.00x)",  # a tie with random
+        ("entropy", 0.84): "not reached by 200 labels (< 0.80x)",  # random 160 / more than 200
+        ("entropy", 0.9): "not reached by 200 labels",  # neither reaches it
+    }
+    assert pr.labels_to_reach(COUNTS, np.array([0.5, 0.9, 0.7, 0.8, 0.95]), 0.8) == 80  # the first, dips aside
+    without_random = pr.reach_records({"ldms": COUNTS}, {"ldms": LDMS_MEAN}, [0.85])
+    assert without_random == [("ldms", 0.85, 120, 200, None)]
+
+
+@pytest.mark.parametrize("lowest, highest, levels", [
+    ((0.5274, 0.5274, 0.5274), (0.9159, 0.8707, 0.8978), [0.6, 0.7, 0.8]),  # 0.1 apart gives 3
+    ((0.3205, 0.3205), (0.5313, 0.5051), [0.35, 0.4, 0.45, 0.5]),  # 0.1 apart gives 2: 0.05 apart
+    ((0.801, 0.75), (0.941, 0.96), [0.82, 0.86, 0.9, 0.94]),  # 0.82..0.94 every 0.02 is 7: every other one
+    ((0.6, 0.55), (0.8, 0.9), [0.65, 0.7, 0.75, 0.8]),  # 0.6 is not above the lowest point, 0.8 is reached
+    ((0.8001, 0.8), (0.8015, 0.9), [0.801]),  # even 0.001 apart gives only one
+    ((0.5, 0.7), (0.6, 0.8), []),  # the curves share no range
+])
+def test_default_levels_are_round_and_inside_the_range_every_curve_covers(lowest, highest, levels):
+    curves = [np.array([low, (low + high) / 2, high]) for low, high in zip(lowest, highest)]
+    assert pr.default_levels(curves) == levels
+
+
+def test_savings_table_at_default_levels_and_the_cli_at_named_ones(tmp_path, capsys):
+    settings = dict(dataset="mnist", network="SCNN", nInit=40, nQuery=40)
+    folders = [write_folder(tmp_path, "entropy", [ENTROPY_MEAN] * 2, dict(settings, strategy="entropy")),
+               write_folder(tmp_path, "ldms", [LDMS_MEAN] * 2, dict(settings, strategy="ldms")),
+               write_folder(tmp_path, "random", RANDOM_REPS, dict(settings, strategy="random"))]
+    runs = [pr.read_run(folder) for folder in folders]
+    pr.report_savings(runs, {run.strategy: pr.stacked(run) for run in runs}, [], tmp_path / "savings")
+    table = (tmp_path / "savings.md").read_text()
+    # every curve covers 0.50 to 0.83: 0.6, 0.7 and 0.8
+    assert table.endswith("| strategy | reach 0.6 | reach 0.7 | reach 0.8 |\n|---|---|---|---|\n"
+                          "| entropy | 80 (1.00x) | 120 (0.67x) | 120 (1.00x) |\n"
+                          "| ldms | 80 (1.00x) | 80 (1.00x) | 80 (1.50x) |\n"
+                          "| random | 80 (1.00x) | 80 (1.00x) | 120 (1.00x) |\n")
+    assert table.split("\n\n")[1] in capsys.readouterr().out
+    assert pr.main([*map(str, folders), "--out", str(tmp_path / "out"), "--reach", "0.9", "0.8"]) == 0
+    with open(tmp_path / "out" / "savings_mnist_SCNN.csv") as file:
+        rows = list(csv.reader(file))
+    assert rows == [["strategy", "level", "labels", "final_labeled", "saving"],
+                    ["entropy", "0.8", "120", "200", "1.000000"], ["entropy", "0.9", "", "200", ""],
+                    ["ldms", "0.8", "80", "200", "1.500000"], ["ldms", "0.9", "160", "200", "> 1.250000"],
+                    ["random", "0.8", "120", "200", "1.000000"], ["random", "0.9", "", "200", ""]]
+    with pytest.raises(SystemExit):
+        pr.parse_args(["--reach", "80"])
