@@ -1,4 +1,4 @@
-"""Datasets (MNIST, CIFAR-10) scaled to [0, 1], and the protocol's initial split (SPEC section 1)."""
+"""Datasets (MNIST, CIFAR-10) scaled to [0, 1], and the protocol's initial split (docs/algorithm.md section 1)."""
 import os
 import pickle
 import tarfile
@@ -145,7 +145,7 @@ def _read_cifar10(data_dir):
 
 
 def initial_split(y_train, n_init, n_valid, n_sample, n_classes, rng):
-    """Return (labeled, unlabeled, valid, sampling_set) index arrays for one repetition (SPEC 1.2).
+    """Return (labeled, unlabeled, valid, sampling_set) index arrays for one repetition (docs/algorithm.md section 1.2).
 
     ``rng`` is a ``numpy.random.RandomState`` seeded with the repetition: it replays the original
     code's draws on NumPy's global generator (permutation, class-balanced picks, three shuffles,

@@ -1,6 +1,6 @@
-"""The LDM-S active learning experiment (SPEC section 1): flags, repetitions and the acquisition loop.
+"""The LDM-S active learning experiment (docs/algorithm.md section 1): flags, repetitions and the acquisition loop.
 
-Shared by run_mnist.py and run_cifar10.py, which differ only in their defaults (SPEC section 5).
+Shared by run_mnist.py and run_cifar10.py, which differ only in their defaults (docs/algorithm.md section 5).
 """
 import argparse
 import json
@@ -27,7 +27,7 @@ from utils import atomic_write, writable_folder_problem
 
 
 def build_parser(dataset):
-    """Return the argument parser of the run script for ``dataset`` with the spec's defaults."""
+    """Return the argument parser of the run script for ``dataset`` with the algorithm's defaults."""
     parser = argparse.ArgumentParser(
         description=f"LDM-S active learning on {dataset} (Cho et al., ICLR 2024), faithful defaults.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -1,4 +1,4 @@
-"""The run flags of SPEC section 5 in one table: the run scripts' parser, their checks, what a saved state must
+"""The run flags of docs/algorithm.md section 5 in one table: the run scripts' parser, their checks, what a saved state must
 agree on, and plot_results' labeled counts all derive from it."""
 from collections import namedtuple
 

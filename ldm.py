@@ -1,4 +1,4 @@
-"""LDM-S: the least disagree metric (LDM) estimator and the LDM-S seeding (SPEC sections 2-3).
+"""LDM-S: the least disagree metric (LDM) estimator and the LDM-S seeding (docs/algorithm.md sections 2-3).
 
 Cho et al., "Querying Easily Flip-flopped Samples for Deep Active Learning", ICLR 2024.
 The maths is written once against an array module ``xp`` (NumPy or CuPy); ``array_module``
@@ -112,7 +112,7 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
             reach = _reach(noise, sigma, dim, n_classes, xp)
             lowered, rows, running = _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp)
             taken = size
-            for t, lowered_t in enumerate(to_numpy(lowered)):  # the spec's stop rule, draw by draw
+            for t, lowered_t in enumerate(to_numpy(lowered)):  # the algorithm's stop rule, draw by draw
                 streak = 0 if lowered_t else streak + 1
                 if streak == stop_cond:
                     taken = t + 1
@@ -239,7 +239,7 @@ def _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp):
 
 
 def seeding_weights(sorted_ldm, n_query, xp=np):
-    """Return gamma for LDM values sorted ascending (SPEC 3.2-3.3), an array of the same length.
+    """Return gamma for LDM values sorted ascending (docs/algorithm.md sections 3.2-3.3), an array of the same length.
 
     gamma_i = exp(-max(l_i - l_q, 0) / l_q) with l_q the (n_query+1)-th smallest LDM (the smallest
     positive one if that is 0); the tail from position n_query is rescaled to sum to n_query, then
@@ -265,7 +265,7 @@ def ldm_seeding(ldm, features, n_query, *, rng, xp=None, refresh=32, progress=No
     No pool x pool matrix is built: D is brought up to date for ``refresh`` chosen samples at a time,
     with one matrix product. In between, a sample is proposed from the weights of the last update (a
     cumulative sum and a binary search) and accepted with probability (D_now / D_then)^2, D_now taking
-    the samples chosen since into account: rejection sampling, so each pick follows the spec's
+    the samples chosen since into account: rejection sampling, so each pick follows the algorithm's
     distribution exactly. Samples with gamma = 0 can never be drawn and are left out from the start.
     ``progress`` is the bar's switch as in ``estimate_ldm``.
     """

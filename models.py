@@ -1,4 +1,4 @@
-"""The paper's two networks (SPEC section 4), the model queries that LDM needs, and ``query_ldms``: LDM-S
+"""The paper's two networks (docs/algorithm.md section 4), the model queries that LDM needs, and ``query_ldms``: LDM-S
 on any Keras classifier."""
 import time
 

@@ -1,4 +1,4 @@
-"""Benchmark of the LDM-S query: the literal spec (tests/reference.py) against ldm.py.
+"""Benchmark of the LDM-S query: the literal algorithm (tests/reference.py) against ldm.py.
 
     python3 bench/bench_ldms.py                      # all settings, 3 runs each (about 25 minutes on 2 cores)
     python3 bench/bench_ldms.py --settings mnist cifar10 --runs 1

@@ -7,7 +7,7 @@
 One training run per seed up to the largest epoch count: the weights of the best validation accuracy so far
 (strictly better replaces, as the experiment keeps them) are tested at each listed epoch count, which is
 exactly what a run of that many epochs would report, since nothing in training depends on its length.
-The labeled and validation sets are the protocol's class-balanced initial split (SPEC section 1) with
+The labeled and validation sets are the protocol's class-balanced initial split (docs/algorithm.md section 1) with
 nInit set to the labeled count (with --subset, the same sets saved by bench/gpu_data.py, and its
 test images). Prints a Markdown table: epochs, test accuracy per seed, mean, minutes.
 """

@@ -1,4 +1,4 @@
-"""A literal implementation of SPEC section 2, one perturbation draw at a time: the tests' oracle.
+"""A literal implementation of docs/algorithm.md section 2, one perturbation draw at a time: the tests' oracle.
 
 Written for clarity, not speed, and independently of ldm.py. It draws its noise in the same
 layout as ldm.py (one float32 vector per draw: the d x C kernel noise, then the C bias noise),
@@ -38,7 +38,7 @@ def literal_ldm(features_pool, features_sample, kernel, bias, rng, stop_cond=10,
 
 
 def literal_seeding(ldm, features, n_query, rng):
-    """SPEC section 3 as written: the full cosine-distance matrix and a discrete distribution object
+    """docs/algorithm.md section 3 as written: the full cosine-distance matrix and a discrete distribution object
     built for every pick. Returns the chosen pool positions in the order chosen."""
     from scipy.spatial.distance import cdist
     from scipy.stats import rv_discrete

@@ -132,7 +132,7 @@ def test_split_is_class_balanced_and_disjoint(mnist):
 
 def test_split_replays_the_original_draws_on_the_global_generator(mnist):
     (_, y_train), _, _ = mnist
-    np.random.seed(3)  # the original: NumPy's global generator, in the spec's order of draws
+    np.random.seed(3)  # the original: NumPy's global generator, in the algorithm's order of draws
     perm = np.random.permutation(60000)
     picked = [perm[y_train[perm] == i % 10][i // 10] for i in range(20 + 100)]
     labeled, valid = np.array(picked[:20]), np.array(picked[20:])

@@ -8,7 +8,7 @@ import plot_results
 from conftest import ROOT
 from flags import COUNTS, RESUMED
 
-PAPER_DEFAULTS = {  # SPEC section 5, plus the strategy, the BALD passes, the repetitions and the seed
+PAPER_DEFAULTS = {  # docs/algorithm.md section 5, plus the strategy, the BALD passes, the repetitions and the seed
     "mnist": {"dataset": "mnist", "network": "SCNN", "nBatch": 32, "nEpoch": 50, "nValid": 5000, "nInit": 20,
               "nPool": 2000, "nQuery": 20, "nStep": 50, "nSample": 2000, "strategy": "ldms", "nMC": 20, "nRep": 5,
               "seed": 0},

@@ -1,4 +1,4 @@
-"""The LDM estimator and the LDM-S seeding (SPEC sections 2-3), on arrays, without a model."""
+"""The LDM estimator and the LDM-S seeding (docs/algorithm.md sections 2-3), on arrays, without a model."""
 import math
 
 import numpy as np
@@ -20,7 +20,7 @@ def clustered_problem(seed, n_pool=300, n_sample=300, dim=16, n_classes=4):
     return features[:n_pool], features[n_pool:], kernel, bias
 
 
-def test_sigma_grid_is_the_spec_grid():
+def test_sigma_grid_is_the_paper_grid():
     assert len(SIGMAS) == 51
     assert SIGMAS[0] == pytest.approx(1e-5) and SIGMAS[-1] == pytest.approx(1.0)
     assert np.allclose(np.log10(SIGMAS), -5 + 0.1 * np.arange(51))
@@ -33,7 +33,7 @@ def total_draws(*args, **kwargs):
 
 
 @pytest.mark.parametrize("max_chunk", [1, 7, 64, 256])
-def test_estimator_matches_the_literal_spec_for_any_chunk_size(max_chunk):
+def test_estimator_matches_the_literal_algorithm_for_any_chunk_size(max_chunk):
     pool, sample, kernel, bias = clustered_problem(0)
     ldm = estimate_ldm(pool, sample, kernel, bias, rng=7, max_chunk=max_chunk)
     expected, history = literal_ldm(pool, sample, kernel, bias, np.random.default_rng(7))
@@ -136,7 +136,7 @@ def test_seeding_with_many_exact_duplicates():
     np.testing.assert_array_equal(chosen[5:], rest)  # then the smallest LDM not chosen yet
 
 
-def test_second_pick_follows_the_spec_distribution():
+def test_second_pick_follows_the_algorithm_distribution():
     features = np.array([[1, 0], [0, 1], [1, 1], [1, 0.2], [0.3, 1]], dtype=np.float32)
     ldm = np.array([0.05, 0.1, 0.2, 0.3, 0.4])
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
@@ -151,7 +151,7 @@ def test_second_pick_follows_the_spec_distribution():
     np.testing.assert_allclose(frequency, expected, atol=0.03)
 
 
-def test_seeding_chooses_each_sample_as_often_as_the_literal_spec():
+def test_seeding_chooses_each_sample_as_often_as_the_literal_algorithm():
     pool, _, _, _ = clustered_problem(8, n_pool=40, dim=6)
     ldm = np.random.default_rng(1).integers(0, 40, size=40).astype(np.float32) / 40
     seeds = range(400)
@@ -244,7 +244,7 @@ def spread_problem(seed=0, n=300, dim=48, n_classes=4):
 
 
 @pytest.mark.parametrize("max_chunk", [7, 128])
-def test_estimator_matches_the_literal_spec_on_features_spread_over_many_directions(max_chunk):
+def test_estimator_matches_the_literal_algorithm_on_features_spread_over_many_directions(max_chunk):
     pool, sample, kernel, bias = spread_problem()
     counts = {}
     *_, (_, draws, ldm) = ldm_draws(pool, sample, kernel, bias, rng=3, max_chunk=max_chunk, counts=counts)
@@ -306,7 +306,7 @@ def count_ties(features, kernel, bias, history, seed):
     prediction = unperturbed.argmax(axis=1)
     kept = lost = 0
     for k, flags in enumerate(history):
-        sigma = 10.0 ** (-5 + 0.1 * k)  # the spec's grid, as the literal run went through it
+        sigma = 10.0 ** (-5 + 0.1 * k)  # the algorithm's grid, as the literal run went through it
         for _ in flags:
             noise = rng.standard_normal(dim * n_classes + n_classes, dtype=np.float32)
             logits = features @ (kernel + sigma * noise[: dim * n_classes].reshape(dim, n_classes))
@@ -319,7 +319,7 @@ def count_ties(features, kernel, bias, history, seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_exact_logit_ties_are_decided_as_the_literal_spec_decides_them(seed):
+def test_exact_logit_ties_are_decided_as_the_literal_algorithm_decides_them(seed):
     # argmax takes the first of equal logits: a tie with the prediction first is no flip, one with a lower
     # class first is a flip; both happen here thousands of times, on the pool and on the sampling set
     pool, sample, kernel, bias = tied_problem(seed)
