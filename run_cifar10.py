@@ -1,7 +1,10 @@
 """Reproduce the paper's LDM-S learning curves on CIFAR-10 with K-CNN: `python3 run_cifar10.py --help` lists the flags."""
 import sys
 
-from experiment import main
+import quiet
+
+quiet.filter_stderr()  # before the framework loads: its start-up notices are dropped
+from experiment import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main("cifar10"))

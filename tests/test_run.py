@@ -20,7 +20,10 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     folder = tmp_path / "mnist_SCNN"
     assert sorted(p.name for p in folder.iterdir()) == ["settings.json", "state_001.lock", "state_001.npz",
                                                         "test_accs_001.txt"]
-    assert "\r" not in result.stderr  # no progress bars when the output is not a terminal
+    assert result.stderr == ""  # no progress bars when the output is not a terminal, no framework notices
+    project_lines = ("LDM-S mnist: ", "train 60000 / test 10000 images; ", "LDM: 51 sigmas ", "python 3.", "rep 1/1 ",
+                     "results in ")
+    assert all(line.startswith(project_lines) for line in result.stdout.splitlines()), result.stdout
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["nQuery"] == 10 and settings["nInit"] == 20 and settings["strategy"] == "ldms"
     state = load_state(folder / "state_001.npz")  # the labeled set grew by nQuery a step, without repeats
