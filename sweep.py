@@ -5,6 +5,7 @@
 
 Each repetition is one Ray task running experiment.run for that repetition, so it resumes from its
 saved state when Ray retries it after a worker or node died, and a re-run skips finished repetitions.
+status.py tells where a grid stands; docs/cluster.md covers clusters.
 """
 import argparse
 import os
@@ -12,7 +13,11 @@ import socket
 import sys
 from pathlib import Path
 
-import experiment
+import quiet
+
+if __name__ == "__main__":
+    quiet.filter_stderr()  # before the framework loads: its start-up notices are dropped
+import experiment  # noqa: E402
 import models
 from data import DATASETS, load_dataset
 from errors import UserError
@@ -26,7 +31,8 @@ def build_grid(argv):
     """Return (sweep options, [experiment args of each (dataset, strategy)]); the experiment flags are the
     run scripts' own, with each dataset's defaults. UserError or argparse's exit 2 for a bad grid."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Any other flag is an "
-                                     "experiment flag of run_mnist.py / run_cifar10.py (see their --help).")
+                                     "experiment flag of run_mnist.py / run_cifar10.py (see their --help). "
+                                     "Where a running grid stands: python3 status.py --out DIR --nRep N.")
     parser.add_argument("--dataset", nargs="+", default=["mnist"], help="datasets of the grid")
     parser.add_argument("--strategy", nargs="+", default=["ldms"], help="strategies of the grid")
     parser.add_argument("--address", help="join this Ray cluster (auto, or HOST:PORT); default: a local instance")

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 import plot_results
+import quiet
 from conftest import ROOT
 from flags import COUNTS, RESUMED
 
@@ -38,6 +39,7 @@ def test_each_run_script_runs_with_its_datasets_defaults(script, dataset, monkey
 
     received = []
     monkeypatch.setattr(experiment, "run", received.append)  # what main hands on after parsing, nothing run
+    monkeypatch.setattr(quiet, "filter_stderr", lambda: None)  # pytest's own stderr stays as it is
     monkeypatch.setattr(sys, "argv", [script])
     with pytest.raises(SystemExit) as exited:
         runpy.run_path(str(ROOT / script), run_name="__main__")

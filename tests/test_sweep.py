@@ -1,6 +1,5 @@
-"""The Ray sweep on a local instance with this machine's CPUs, tiny settings."""
+"""The Ray sweep on a local instance, and on Ray's test cluster of several nodes on this machine; tiny settings."""
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,13 +16,6 @@ GRID_FLAGS = ["--nEpoch", "1", "--nStep", "1", "--nValid", "100", "--nPool", "20
 
 def run_sweep(*args, timeout=600):
     return run_script("sweep.py", *args, timeout=timeout)
-
-
-def command_line(pid):
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:  # gone meanwhile
-        return ""
 
 
 def descendants(root):
@@ -58,23 +50,83 @@ def test_a_grid_writes_what_the_run_script_writes(tmp_path, data_dir):
         assert swept == (tmp_path / "script" / name).read_text()
 
 
-def test_a_killed_worker_is_retried_and_resumes(tmp_path, data_dir):
-    flags = [*GRID_FLAGS, "--nStep", "3", "--nRep", "1"]
-    process = subprocess.Popen(script_command("sweep.py", "--strategy", "random", *flags, "--data-dir", data_dir,
-                                             "--out", tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ, LDMS_XP="numpy"))
-    results = tmp_path / "mnist_SCNN_random" / "test_accs_001.txt"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 1):
-        time.sleep(0.05)
-    workers = [pid for pid in descendants(process.pid) if "ray::run_job" in command_line(pid)]
-    assert workers, "the task's worker process was not found"
-    for pid in workers:
-        os.kill(pid, signal.SIGKILL)  # in the middle of step 1
-    stdout, stderr = process.communicate(timeout=600)
+def running_on(node, folder, total):
+    """Return {repetition number: steps written} of the unfinished repetitions of ``folder`` whose lock names a
+    live worker process of the Ray ``node``."""
+    workers = descendants(node.all_processes["raylet"][0].process.pid)
+    running = {}
+    for lock in folder.glob("state_*.lock"):
+        number = int(lock.stem.split("_")[1])
+        results = folder / f"test_accs_{number:03d}.txt"
+        steps = len(results.read_text().splitlines()) if results.exists() else 0
+        holder = lock.read_text().split()  # host H pid P
+        if len(holder) == 4 and int(holder[3]) in workers and steps < total:
+            running[number] = steps
+    return running
+
+
+def wait_for(condition, process):
+    """Poll ``condition`` until it returns something true, and return that, or None once ``process`` ended."""
+    while process.poll() is None:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+def test_a_lost_node_is_retried_elsewhere_and_a_new_node_takes_work(tmp_path, data_dir):
+    from ray._common.utils import reset_ray_address
+    from ray.cluster_utils import Cluster
+
+    flags = [*GRID_FLAGS, "--nStep", "2", "--nRep", "2", "--strategy", "random", "--data-dir", str(data_dir)]
+    folder, total = tmp_path / "sweep" / "mnist_SCNN_random", 3
+    started = time.time()
+    script = subprocess.Popen(script_command("run_mnist.py", *flags, "--out", tmp_path / "script"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, LDMS_XP="numpy"))  # the reference, meanwhile
+    process = cluster = None
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # repetitions run on workers only
+        reset_ray_address()  # so that a ray.init() without address elsewhere on this machine starts its own instance
+        first, second = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
+        process = subprocess.Popen(script_command("sweep.py", "--address", cluster.address, *flags, "--out",
+                                                  tmp_path / "sweep"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=dict(os.environ, LDMS_XP="numpy"))
+        def mid(node):  # in the middle of a repetition: 1 or more of its steps written, not all
+            return any(steps >= 1 for steps in running_on(node, folder, total).values())
+
+        both_busy = wait_for(lambda: running_on(first, folder, total) and running_on(second, folder, total), process)
+        joined = cluster.add_node(num_cpus=1)  # idle: both repetitions are taken
+        both_mid = wait_for(lambda: mid(first) and mid(second), process)
+        assert both_busy and both_mid, ("the grid ended before both nodes were in the middle of a repetition: "
+                                        + process.communicate()[1][-3000:])
+        [lost] = running_on(first, folder, total)
+        cluster.remove_node(first, allow_graceful=False)  # as a machine that goes off: no goodbye to the head
+        lost_at = time.time()
+        took = wait_for(lambda: running_on(joined, folder, total), process) or {}
+        taken_at = time.time()
+        stderr = process.communicate(timeout=600)[1]
+        worker_logs = "".join(log.read_text() for log in
+                              Path(cluster.head_node.get_session_dir_path()).glob("logs/worker-*.out"))
+        print(f"both nodes mid-repetition at {lost_at - started:.0f} s; the new node resumed rep {list(took)} of "
+              f"the lost node {taken_at - lost_at:.0f} s after the loss; grid done at {time.time() - started:.0f} s")
+        script_stderr = script.communicate(timeout=600)[1]
+    finally:
+        for child in (process, script):
+            if child and child.poll() is None:
+                child.kill()
+                child.wait()
+        if cluster:
+            cluster.shutdown()
     assert process.returncode == 0, stderr[-3000:]
-    lines = results.read_text().splitlines()
-    assert len(lines) == 4  # every step exactly once
+    assert list(took) == [lost], "the node that joined did not take up the repetition of the lost node"
+    assert f"rep {lost}/2 resumes after step" in worker_logs  # from its saved state, not from the start
+    assert script.returncode == 0, script_stderr[-3000:]
+    for rep in ("001", "002"):
+        swept = (folder / f"test_accs_{rep}.txt").read_text()
+        assert len(swept.splitlines()) == total
+        assert swept == (tmp_path / "script" / "mnist_SCNN_random" / f"test_accs_{rep}.txt").read_text()
 
 
 @pytest.mark.parametrize("flags, message", [
