@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 NOISE = [
@@ -42,3 +44,23 @@ def test_a_crash_after_the_filter_still_shows_its_last_words():
     program = "import os, quiet\nquiet.filter_stderr()\nos.write(2, b'fatal: the last words\\n')\nos.abort()\n"
     result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and result.stderr == "fatal: the last words\n"
+
+
+def test_tensorflow_drops_only_its_retracing_warning():
+    import logging
+
+    import backend
+
+    if backend.NAME != "tensorflow":
+        pytest.skip("the retracing warning is TensorFlow's")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = backend.FRAMEWORK.get_logger()
+    logger.addHandler(handler)
+    try:
+        logger.warning("5 out of the last 9 calls to <function one_step_on_data> triggered tf.function retracing.")
+        logger.warning("a real warning")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["a real warning"]
