@@ -67,6 +67,6 @@ def test_jax_end_to_end_the_same_seed_gives_the_same_files_and_resuming_on_anoth
     assert len(accuracies) == 2 and all(0 < a <= 1 for a in accuracies)
 
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    other = run_script("run_mnist.py", *flags, "--nStep", "2", "--out", tmp_path / "a")
+    other = run_script("run_mnist.py", *flags, "--nQuery", "12", "--out", tmp_path / "a")
     assert other.returncode == 2 and "Traceback" not in other.stderr
-    assert "KERAS_BACKEND jax there, tensorflow here" in other.stderr and "--nStep 1 there, 2 here" in other.stderr
+    assert "KERAS_BACKEND jax there, tensorflow here" in other.stderr and "--nQuery 10 there, 12 here" in other.stderr

@@ -1,0 +1,143 @@
+"""Mutation check of the tests: each mutant is one exact text replacement in a copy of the project, a wrong
+experiment that the tests named with it must notice. Prints one line per mutant: the first test that failed on
+it, or SURVIVED.
+
+    python bench/mutants.py                                  # every mutant, each against its own test files
+    python bench/mutants.py pool_positions_labeled --tests tests/test_protocol.py
+    python bench/mutants.py --baseline                       # first check that the unchanged copy passes
+
+The copy holds the files git knows of (tracked, and untracked ones not ignored) as they are in the work tree;
+the tests run there with ``pytest -x -q`` under this Python, with the environment (LDMS_DATA_DIR) passed through.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import namedtuple
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_LOOP_TESTS = ("tests/test_protocol.py", "tests/test_run.py", "tests/test_resume.py")
+
+Mutant = namedtuple("Mutant", "name file old new tests")
+
+MUTANTS = (
+    # The run loop, its resume and its checkpoint.
+    Mutant("resume_with_a_fresh_generator", "experiment.py", 'state["protocol_rng"]',
+           "np.random.RandomState(args.seed + rep)", RUN_LOOP_TESTS),
+    Mutant("pool_positions_labeled", "experiment.py", "[labeled, pool[picked]]", "[labeled, picked]",
+           RUN_LOOP_TESTS),
+    Mutant("last_epoch_weights", "experiment.py", "restore_best_weights=True", "restore_best_weights=False",
+           RUN_LOOP_TESTS),
+    Mutant("stops_after_one_epoch_without_progress", "experiment.py", "patience=args.nEpoch + 1", "patience=1",
+           RUN_LOOP_TESTS),
+    Mutant("step_seed_ignores_the_step", "experiment.py", "SeedSequence([seed, step])", "SeedSequence([seed])",
+           RUN_LOOP_TESTS),
+    Mutant("no_seed_per_step", "experiment.py", "keras.utils.set_random_seed(step_seed(seed, step))",
+           "step_seed(seed, step)", RUN_LOOP_TESTS),
+    Mutant("query_generator_ignores_the_step", "experiment.py", "default_rng([seed, step])", "default_rng(seed)",
+           RUN_LOOP_TESTS),
+    Mutant("pool_not_reshuffled", "experiment.py", "protocol_rng.shuffle(unlabeled)", "pass", RUN_LOOP_TESTS),
+    Mutant("unlabeled_loses_the_whole_pool", "experiment.py", "np.setdiff1d(unlabeled, labeled)",
+           "np.setdiff1d(unlabeled, pool)", RUN_LOOP_TESTS),
+    Mutant("sampling_set_redrawn_on_resume", "experiment.py", 'state["sampling_set"]',
+           "np.random.RandomState(args.seed + rep).permutation(len(train[1]))[: args.nSample]", RUN_LOOP_TESTS),
+    Mutant("results_written_before_the_state", "experiment.py", "        save_state(state_path",
+           "        write_accuracies(results_path, accuracies)\n        save_state(state_path", RUN_LOOP_TESTS),
+    Mutant("results_not_rewritten_on_resume", "experiment.py", "write_accuracies(results_path, accuracies)  # in case",
+           "None  # in case", RUN_LOOP_TESTS),
+    Mutant("divergence_not_checked", "experiment.py", "if not np.all(np.isfinite(losses)):", "if False:",
+           RUN_LOOP_TESTS),
+    Mutant("generator_position_not_saved", "checkpoint.py", '"rng_pos": rng_state["state"]["pos"]', '"rng_pos": 624',
+           RUN_LOOP_TESTS),
+    # The strategies, the defaults and the LDM estimator.
+    Mutant("coreset_later_picks_leave_distances", "strategies.py", "nearest = np.minimum(nearest, squared_pool",
+           "nearest = nearest if len(picked) > 1 else np.minimum(nearest, squared_pool", ("tests/test_strategies.py",)),
+    Mutant("badge_distances_to_the_first_centre_only", "strategies.py", "squared_distances(picked[-1])",
+           "squared_distances(picked[0])", ("tests/test_strategies.py",)),
+    Mutant("mnist_nEpoch_40", "flags.py", 'Flag("nEpoch", 50, 150', 'Flag("nEpoch", 40, 150', ("tests/test_flags.py",)),
+    Mutant("cifar10_nPool_2000", "flags.py", 'Flag("nPool", 2000, 4000', 'Flag("nPool", 2000, 2000',
+           ("tests/test_flags.py",)),
+    Mutant("logit_ties_always_flip", "ldm.py", "flipped_block[ties] = first < predicted[ties[0]]",
+           "flipped_block[ties] = True", ("tests/test_ldm.py",)),
+)
+
+
+def copy_project(destination):
+    """Copy the files git knows of (tracked, and untracked ones it does not ignore) from the work tree."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the work tree is left out
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name, follow_symlinks=False)
+
+
+def mutated(mutant, folder):
+    """Return the text of the mutant's file in ``folder`` with its old text replaced; ValueError unless the old
+    text is there exactly once."""
+    text = (folder / mutant.file).read_text()
+    if text.count(mutant.old) != 1:
+        raise ValueError(f"{mutant.name}: {mutant.old!r} is in {mutant.file} {text.count(mutant.old)} times, "
+                         "expected once")
+    return text.replace(mutant.old, mutant.new)
+
+
+def first_failure(folder, tests, timeout):
+    """Run ``tests`` with pytest in ``folder``; return (None if they passed, else the first failed test, seconds)."""
+    started = time.time()
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                                cwd=folder, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"a time-out after {timeout}s", timeout
+    seconds = time.time() - started
+    if result.returncode == 0:
+        return None, seconds
+    failed = [line.split(" - ")[0].split(" ", 1) for line in result.stdout.splitlines()
+              if line.startswith(("FAILED ", "ERROR "))]
+    if result.returncode not in (1, 2) or not failed:  # no test failed: a usage error, no tests found
+        sys.exit(f"pytest {' '.join(tests)} exited with {result.returncode}:\n{result.stdout[-2000:]}"
+                 f"{result.stderr[-2000:]}")
+    kind, test = failed[0]
+    return test if kind == "FAILED" else f"{test} (error)", seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
+    parser.add_argument("--tests", nargs="+", help="run these test files for every mutant instead of its own")
+    parser.add_argument("--baseline", action="store_true", help="first check that the unchanged copy passes")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds a mutant's tests may take")
+    args = parser.parse_args()
+    unknown = set(args.names) - {mutant.name for mutant in MUTANTS}
+    if unknown:
+        parser.error(f"unknown mutants {', '.join(sorted(unknown))}; known: {', '.join(m.name for m in MUTANTS)}")
+    chosen = [mutant for mutant in MUTANTS if not args.names or mutant.name in args.names]
+    with tempfile.TemporaryDirectory(prefix="mutants-") as scratch:
+        pristine = Path(scratch) / "pristine"
+        copy_project(pristine)
+        for mutant in chosen:  # every old text must be found before anything runs
+            mutated(mutant, pristine)
+        if args.baseline:
+            tests = args.tests or sorted({test for mutant in chosen for test in mutant.tests})
+            failure, seconds = first_failure(pristine, tests, args.timeout)
+            outcome = f"FAILS: {failure}" if failure else "passes"
+            print(f"{'unchanged':45s} {outcome} ({seconds:.0f}s)", flush=True)
+            if failure:
+                sys.exit(1)
+        for mutant in chosen:
+            folder = Path(scratch) / mutant.name
+            shutil.copytree(pristine, folder)
+            (folder / mutant.file).write_text(mutated(mutant, folder))
+            failure, seconds = first_failure(folder, args.tests or mutant.tests, args.timeout)
+            outcome = f"caught by {failure}" if failure else "SURVIVED"
+            print(f"{mutant.name:45s} {outcome} ({seconds:.0f}s)", flush=True)
+            shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()
