@@ -74,7 +74,7 @@ def load_problem(name):
     if name.endswith("-real"):
         path = FEATURES / f"{name.removesuffix('-real')}.npz"
         if not path.exists():
-            sys.exit(f"error: {path} not found: run bench/save_features.py --data-dir ../shared/data first")
+            sys.exit(f"error: {path} not found: run bench/save_features.py --data-dir DIR first")
         saved = np.load(path)
         return tuple(saved[key] for key in ("features_pool", "features_sample", "kernel", "bias"))
     n_pool, n_sample, dim, n_classes, _ = SETTINGS[name]

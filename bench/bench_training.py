@@ -8,7 +8,7 @@ step at 2,200 labeled samples with one epoch (its 5,000-image validation pass, t
 paper's 50 epochs, the K-CNN step with one epoch of a fresh model (building and compiling it included).
 Prints a Markdown table.
 
-    python3 bench/bench_training.py --data-dir ../shared/data [--backends tensorflow jax torch]
+    python3 bench/bench_training.py --data-dir DIR [--backends tensorflow jax torch]
 """
 import argparse
 import json

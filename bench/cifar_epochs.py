@@ -1,6 +1,6 @@
 """Test accuracy of K-CNN on CIFAR-10 against training epochs, for one step at a given labeled count.
 
-    python3 bench/cifar_epochs.py --data-dir ../shared/data                # 2,200 labeled, up to 150 epochs
+    python3 bench/cifar_epochs.py --data-dir DIR                # 2,200 labeled, up to 150 epochs
     python3 bench/cifar_epochs.py --epochs 15 30 50 150 --nValid 1000 --seeds 0 1
     python3 bench/cifar_epochs.py --subset .gpu/cifar_epochs.npz --seeds 0 1   # the copy bench/gpu_data.py made
 

@@ -2,7 +2,7 @@
 # The GPU check: one command for a borrowed CUDA machine (Python 3.12 with CuPy, JAX and PyTorch, no
 # TensorFlow, no network), about 8 minutes on an H100. From the repository root:
 #
-#   python3 bench/gpu_data.py --data-dir ../shared/data --out .gpu      # here, once: small dataset copies
+#   python3 bench/gpu_data.py --data-dir DIR --out .gpu      # here, once: small dataset copies
 #   pip download ... -d .whl keras==3.15.1 namex optree                  # here, once: see the README
 #   bash bench/gpu_check.sh OUTDIR [PART...]                             # there, with .gpu and .whl carried
 #

@@ -1,6 +1,6 @@
-"""Small copies of the datasets for the GPU machine, which gets at most 64 MiB of files and no ../shared.
+"""Small copies of the datasets for the GPU machine, which gets at most 64 MiB of files and no datasets of its own.
 
-    python3 bench/gpu_data.py --data-dir ../shared/data --out .gpu
+    python3 bench/gpu_data.py --data-dir DIR --out .gpu
 
 Writes into --out:
 - ``mnist.npz`` in Keras' format: the first 20,000 training images and the full test set (about 6 MB),

@@ -2,7 +2,7 @@
 (50 epochs) and K-CNN on CIFAR-10 at 200 and 2,200 labeled (150 epochs), each with the 5,000-image
 validation pass, the test set and the LDM-S query (features, estimation, seeding) of the run scripts.
 
-    python3 bench/gpu_train.py --data-dir ../shared/data
+    python3 bench/gpu_train.py --data-dir DIR
     python3 bench/gpu_train.py --data-dir .gpu --mnist-epochs 1 --cifar-epochs 1      # a quick smoke test
 
 The K-CNN steps train on random arrays of CIFAR-10's shape and dtype (the time does not depend on the

@@ -1,7 +1,7 @@
 """Train an S-CNN on MNIST and a K-CNN on CIFAR-10 for a few epochs and save what the LDM estimator
 needs of them: pool and sampling-set penultimate features, last-layer kernel and bias.
 
-    python3 bench/save_features.py --data-dir ../shared/data        # writes results/features/{mnist,cifar10}.npz
+    python3 bench/save_features.py --data-dir DIR        # writes results/features/{mnist,cifar10}.npz
 
 bench/bench_ldms.py --real reads them, to measure the estimator on real features (far more
 concentrated than the synthetic ones, possibly). The files are results, never committed.

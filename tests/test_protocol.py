@@ -1,6 +1,6 @@
-"""The run loop computes the experiment SPEC section 1 describes: a resumed run is the uninterrupted run, each step
-queries from its own shuffled pool, the reported accuracy is that of the best validation epoch, a diverged step
-writes nothing, and every step seeds its own model.
+"""The run loop computes the experiment of docs/algorithm.md section 1: a resumed run is the uninterrupted run,
+each step queries from its own shuffled pool, the reported accuracy is that of the best validation epoch, a
+diverged step writes nothing, and every step seeds its own model.
 
 The runs are in this process on a tiny dense model (eager, so no graph is traced per step) and the real MNIST;
 only the SIGKILL test starts a process.
