@@ -52,6 +52,11 @@ MUTANTS = (
            RUN_LOOP_TESTS),
     Mutant("generator_position_not_saved", "checkpoint.py", '"rng_pos": rng_state["state"]["pos"]', '"rng_pos": 624',
            RUN_LOOP_TESTS),
+    # Runs that share a folder and runs that go further.
+    Mutant("extension_skips_the_last_query", "experiment.py", "first_step = done + 1 if queried_after_last",
+           "first_step = done + 1 if True", ("tests/test_sharing.py",)),
+    Mutant("nstep_change_refused", "experiment.py", 'saved.get(name) != value and name != "nStep"',
+           "saved.get(name) != value", ("tests/test_sharing.py",)),
     # The strategies, the defaults and the LDM estimator.
     Mutant("coreset_later_picks_leave_distances", "strategies.py", "nearest = np.minimum(nearest, squared_pool",
            "nearest = nearest if len(picked) > 1 else np.minimum(nearest, squared_pool", ("tests/test_strategies.py",)),
