@@ -12,6 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project's modules, from any folder
 
+import quiet  # noqa: E402
+
+quiet.filter_stderr()  # optional: drops the frameworks' start-up notices before Keras loads
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
