@@ -14,7 +14,7 @@ def atomic_write(path, write, mode="w"):
     as it was and raises StorageError naming ``path``.
     """
     path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # one per process: two runs may share a folder
     try:
         with open(temporary, mode) as file:
             write(file)
