@@ -59,6 +59,22 @@ def data_dir(found_datasets):
     return folder
 
 
+_loaded = {}
+
+
+def load_dataset_once(name, data_dir=None):
+    """Return data.load_dataset(name, data_dir), loaded once per test session and made read-only (a run or a
+    test must not change it)."""
+    from data import load_dataset
+
+    key = (name, str(data_dir))
+    if key not in _loaded:
+        _loaded[key] = load_dataset(name, data_dir)
+        for X, y in _loaded[key][:2]:
+            X.flags.writeable = y.flags.writeable = False
+    return _loaded[key]
+
+
 def script_command(script, *args):
     """Return the command line that runs ``script`` (relative to the project root) with ``args``."""
     return [sys.executable, str(ROOT / script), *map(str, args)]

@@ -1,5 +1,4 @@
 """Loading the datasets (the real files and bad files) and the protocol's initial split."""
-import functools
 import os
 import pickle
 import tarfile
@@ -7,21 +6,16 @@ import tarfile
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import load_dataset_once, run_script
 from data import initial_split, load_dataset
 from errors import UserError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-@functools.cache
-def load_once(name, folder):
-    return load_dataset(name, folder)
-
-
 @pytest.fixture
 def mnist(data_dir):
-    return load_once("mnist", data_dir)
+    return load_dataset_once("mnist", data_dir)
 
 
 def test_mnist_from_its_npz(mnist):

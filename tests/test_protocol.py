@@ -18,13 +18,12 @@ import experiment
 import models
 import strategies
 from checkpoint import load_state
-from conftest import ROOT, TINY, assert_one_error_line
-from data import initial_split, load_dataset
+from conftest import ROOT, TINY, assert_one_error_line, load_dataset_once
+from data import initial_split
 
 pytestmark = pytest.mark.slow  # every test here trains models
 
 STATE_ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set")
-_datasets = {}  # (name, data_dir) -> what load_dataset returned: each run would otherwise read and scale it again
 _uninterrupted = {}  # the reference run of the resume tests, made once
 
 
@@ -40,21 +39,11 @@ def tiny_model(network, input_shape, n_classes, optimizer="adam"):
     return model
 
 
-def load_once(name, data_dir=None):
-    """Return load_dataset(name, data_dir), loaded once per session and made read-only (a run must not write it)."""
-    key = (name, str(data_dir))
-    if key not in _datasets:
-        _datasets[key] = load_dataset(name, data_dir)
-        for X, y in _datasets[key][:2]:
-            X.flags.writeable = y.flags.writeable = False
-    return _datasets[key]
-
-
 @pytest.fixture
 def tiny(monkeypatch):
     """Runs in this test use the tiny model and the once-loaded data."""
     monkeypatch.setattr(models, "get_model", tiny_model)
-    monkeypatch.setattr(experiment, "load_dataset", load_once)
+    monkeypatch.setattr(experiment, "load_dataset", load_dataset_once)
 
 
 def flags(data_dir, out, *more):
@@ -180,7 +169,7 @@ def test_each_step_queries_from_the_first_n_pool_of_the_reshuffled_unlabeled_set
                        "--nRep", "2"))
     experiment.run(args, reps=[1])  # repetition 1: generator seeded with 3 + 1
 
-    y = load_once("mnist", data_dir)[0][1]
+    y = load_dataset_once("mnist", data_dir)[0][1]
     rng = np.random.RandomState(4)
     labeled, unlabeled, valid, sampling_set = initial_split(y, 20, 100, 200, 10, rng)
     assert len(seen) == n_step
@@ -235,7 +224,7 @@ def nearest_mean(X, y):
 @pytest.mark.parametrize("case", ["early", "late", "tied"])
 def test_the_reported_accuracy_is_that_of_the_first_best_validation_epoch(tmp_path, data_dir, tiny, monkeypatch,
                                                                            case):
-    (X, y), (X_test, y_test), _ = load_once("mnist", data_dir)
+    (X, y), (X_test, y_test), _ = load_dataset_once("mnist", data_dir)
     means = nearest_mean(X, y)
     schedule, kept = {"early": ([means, always(1), always(2)], means),  # 0.8 > 0.1 = 0.1
                       "late": ([always(1), always(2), means], means),  # 0.1 = 0.1 < 0.8
