@@ -192,10 +192,28 @@ def resume_or_start(args, rep, train, n_classes, state_path):
             state["protocol_rng"], first_step)
 
 
+def repetition_paths(folder, rep):
+    """Return the (results, state, lock) paths of repetition ``rep`` (0-based) in ``folder``."""
+    number = f"{rep + 1:03d}"
+    return folder / f"test_accs_{number}.txt", folder / f"state_{number}.npz", folder / f"state_{number}.lock"
+
+
+def start_over(folder, rep):
+    """Remove the saved state and results of repetition ``rep`` (0-based), holding its lock, so that any later
+    run starts it from its initial split; UserError naming the holder if another process is running it."""
+    results_path, state_path, lock_path = repetition_paths(folder, rep)
+    try:
+        with hold_lock(lock_path):
+            state_path.unlink(missing_ok=True)
+            results_path.unlink(missing_ok=True)
+    except RepetitionHeld as held:
+        raise UserError(f"cannot start repetition {rep + 1} over: {held}, a run that is writing it") from None
+
+
 def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
     """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: RepetitionHeld if another
     process holds it, or with ``wait`` after waiting for it); return what ``run_steps`` returns."""
-    with hold_lock(folder / f"state_{rep + 1:03d}.lock", wait):
+    with hold_lock(repetition_paths(folder, rep)[2], wait):
         return run_steps(args, rep, train, test, n_classes, folder)
 
 
@@ -204,7 +222,7 @@ def run_steps(args, rep, train, test, n_classes, folder):
     (test accuracies, final labeled indices, validation indices). After every step the results file
     and the state are rewritten atomically."""
     seed = args.seed + rep
-    results_path, state_path = folder / f"test_accs_{rep + 1:03d}.txt", folder / f"state_{rep + 1:03d}.npz"
+    results_path, state_path, _ = repetition_paths(folder, rep)
     accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step = resume_or_start(
         args, rep, train, n_classes, state_path)
     if accuracies:

@@ -100,6 +100,16 @@ def check_every_node(ray, out):
         raise UserError("; ".join(problems) + ": --out must be storage that every node sees")
 
 
+def start_over_if_fresh(grid, folders):
+    """For --fresh, remove the grid's saved states and results here, once, and let the jobs resume: a job
+    that Ray retries after a lost node then goes on from its first try's last step instead of starting over."""
+    for args, folder in zip(grid, folders):
+        if args.fresh:
+            for rep in range(args.nRep):
+                experiment.start_over(folder, rep)
+            args.fresh = False
+
+
 def run_grid(ray, options, grid):
     """Submit every repetition, follow them with one progress bar; return {job name: error} of failures."""
     from tqdm import tqdm
@@ -132,6 +142,7 @@ def main(argv=None):
         folders = check_grid(grid)
         ray = start_ray(options)
         check_every_node(ray, grid[0].out)
+        start_over_if_fresh(grid, folders)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

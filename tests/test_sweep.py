@@ -1,12 +1,15 @@
 """The Ray sweep on a local instance, and on Ray's test cluster of several nodes on this machine; tiny settings."""
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, assert_one_error_line, run_script, script_command
+from conftest import ROOT, TINY, assert_one_error_line, run_script, script_command
+from errors import UserError
+from test_status import HOLD
 
 pytestmark = pytest.mark.slow  # every test here starts the sweep script, most of them Ray
 
@@ -90,8 +93,8 @@ def test_a_lost_node_is_retried_elsewhere_and_a_new_node_takes_work(tmp_path, da
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # repetitions run on workers only
         reset_ray_address()  # so that a ray.init() without address elsewhere on this machine starts its own instance
         first, second = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
-        process = subprocess.Popen(script_command("sweep.py", "--address", cluster.address, *flags, "--out",
-                                                  tmp_path / "sweep"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        process = subprocess.Popen(script_command("sweep.py", "--address", cluster.address, *flags, "--fresh",
+                                                  "--out", tmp_path / "sweep"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=dict(os.environ, LDMS_XP="numpy"))
         def mid(node):  # in the middle of a repetition: 1 or more of its steps written, not all
             return any(steps >= 1 for steps in running_on(node, folder, total).values())
@@ -121,7 +124,8 @@ def test_a_lost_node_is_retried_elsewhere_and_a_new_node_takes_work(tmp_path, da
             cluster.shutdown()
     assert process.returncode == 0, stderr[-3000:]
     assert list(took) == [lost], "the node that joined did not take up the repetition of the lost node"
-    assert f"rep {lost}/2 resumes after step" in worker_logs  # from its saved state, not from the start
+    assert f"rep {lost}/2 resumes after step" in worker_logs  # from its saved state, not from the start: even
+    # with --fresh, which the sweep applies once before the jobs start, not again in Ray's retry
     assert script.returncode == 0, script_stderr[-3000:]
     for rep in ("001", "002"):
         swept = (folder / f"test_accs_{rep}.txt").read_text()
@@ -148,3 +152,33 @@ def test_an_unwritable_out_is_a_clear_error(tmp_path, data_dir):
     blocker.write_text("")
     result = run_sweep(*TINY, "--data-dir", data_dir, "--out", blocker / "out", timeout=120)
     assert result.returncode == 2 and "--out: cannot write results into" in result.stderr
+
+
+def test_fresh_removes_the_grid_s_saved_runs_once_and_refuses_a_running_one(tmp_path, data_dir):
+    import sweep  # in this process: no Ray, no training
+
+    options, [args] = sweep.build_grid([*TINY, "--nRep", "3", "--fresh", "--data-dir", str(data_dir),
+                                        "--out", str(tmp_path / "out")])
+    [folder] = sweep.check_grid([args])
+    for number in (1, 2):  # two repetitions with saved steps; the third never started
+        (folder / f"state_{number:03d}.npz").write_bytes(b"a state")
+        (folder / f"test_accs_{number:03d}.txt").write_text("0.5\n")
+    (folder / "settings.json").write_text("{}")
+    sweep.start_over_if_fresh([args], [folder])
+    assert sorted(path.name for path in folder.iterdir()) == [  # locks are left: they hold nothing
+        "settings.json", "state_001.lock", "state_002.lock", "state_003.lock"]
+    assert args.fresh is False  # what the jobs and Ray's retries of them get: resume
+
+    (folder / "state_002.npz").write_bytes(b"a state")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(ROOT), str(folder / "state_002.lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        args.fresh = True
+        with pytest.raises(UserError, match=r"cannot start repetition 2 over: .*state_002.lock is held by host "
+                                            rf"\S+ pid {holder.pid}, a run that is writing it"):
+            sweep.start_over_if_fresh([args], [folder])
+        assert (folder / "state_002.npz").read_bytes() == b"a state"
+    finally:
+        holder.stdin.close()
+        holder.wait()
