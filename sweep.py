@@ -11,6 +11,7 @@ import argparse
 import os
 import socket
 import sys
+import uuid
 from pathlib import Path
 
 import quiet
@@ -65,16 +66,33 @@ def check_grid(grid):
     return [experiment.results_folder(args) for args in grid]
 
 
-def run_job(args, rep):
+def run_job(args, rep, marker):
     """One repetition, in a Ray worker: the experiment's own code, resuming from its saved state. A retry
-    whose earlier worker still runs waits for it to let go of the repetition (a dead one holds nothing)."""
+    whose earlier worker still runs waits for it to let go of the repetition (a dead one holds nothing).
+    UserError first if this node does not share the sweep's --out (it may have joined after the start)."""
+    problem = probe_storage(args.out, marker)
+    if problem:
+        raise UserError(f"{problem}: --out must be storage that every node sees")
     return experiment.run(args, reps=[rep], wait=True)[rep]
 
 
-def probe_storage(out):
-    """Write and remove a file in ``out``; return None, or what went wrong, naming the node."""
+def mark_storage(out):
+    """Write a marker file into ``out`` for the nodes to look for; return its name."""
+    marker = f".sweep-{uuid.uuid4().hex}"
+    (Path(out) / marker).write_text(f"written by the sweep of host {socket.gethostname()} pid {os.getpid()}\n")
+    return marker
+
+
+def probe_storage(out, marker):
+    """Return None if this node can write into ``out`` and finds ``marker`` there (it sees the storage the
+    sweep wrote into), else what is wrong, naming the node."""
+    host = socket.gethostname()
     problem = writable_folder_problem(out)
-    return problem and f"node {socket.gethostname()} cannot write into --out {out} ({problem})"
+    if problem:
+        return f"node {host} cannot write into --out {out} ({problem})"
+    if not (Path(out) / marker).exists():
+        return f"node {host} sees another --out {out}: the file {marker} the sweep wrote there is missing"
+    return None
 
 
 def start_ray(options):
@@ -88,14 +106,15 @@ def start_ray(options):
     return ray
 
 
-def check_every_node(ray, out):
-    """Run one storage probe on each alive node; UserError if any cannot write into ``out``."""
+def check_every_node(ray, out, marker):
+    """Run one storage probe on each alive node; UserError if any cannot write into ``out`` or does not see
+    the ``marker`` there (nodes that join later are probed by each job)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     probe = ray.remote(num_cpus=0)(probe_storage)
     nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
     problems = [p for p in ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-                                    .remote(out) for node in nodes]) if p]
+                                    .remote(out, marker) for node in nodes]) if p]
     if problems:
         raise UserError("; ".join(problems) + ": --out must be storage that every node sees")
 
@@ -110,7 +129,7 @@ def start_over_if_fresh(grid, folders):
             args.fresh = False
 
 
-def run_grid(ray, options, grid):
+def run_grid(ray, options, grid, marker):
     """Submit every repetition, follow them with one progress bar; return {job name: error} of failures."""
     from tqdm import tqdm
 
@@ -119,7 +138,7 @@ def run_grid(ray, options, grid):
     pending = {}
     for args in grid:
         for rep in range(args.nRep):
-            pending[task.remote(args, rep)] = f"{args.dataset} {args.network} {args.strategy} rep {rep + 1}"
+            pending[task.remote(args, rep, marker)] = f"{args.dataset} {args.network} {args.strategy} rep {rep + 1}"
     failures = {}
     with tqdm(total=len(pending), desc="repetitions", unit="rep", disable=None) as progress:  # terminals only
         while pending:
@@ -137,17 +156,22 @@ def run_grid(ray, options, grid):
 
 def main(argv=None):
     """Validate the grid, run it on Ray and print the summary; return the exit code (2: bad grid, 1: failures)."""
+    marker = None
     try:
         options, grid = build_grid(argv)
         folders = check_grid(grid)
+        marker = mark_storage(grid[0].out)
         ray = start_ray(options)
-        check_every_node(ray, grid[0].out)
+        check_every_node(ray, grid[0].out, marker)
         start_over_if_fresh(grid, folders)
+        failures = run_grid(ray, options, grid, marker)
+        ray.shutdown()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failures = run_grid(ray, options, grid)
-    ray.shutdown()
+    finally:
+        if marker:
+            (Path(grid[0].out) / marker).unlink(missing_ok=True)
     import plot_results
 
     figures = Path(grid[0].out)

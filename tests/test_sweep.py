@@ -1,5 +1,6 @@
 """The Ray sweep on a local instance, and on Ray's test cluster of several nodes on this machine; tiny settings."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ def test_a_grid_writes_what_the_run_script_writes(tmp_path, data_dir):
                        "--data-dir", data_dir, "--out", tmp_path / "sweep")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "figures and tables in" in result.stdout and "| entropy" in result.stdout  # the summary table
+    assert not list((tmp_path / "sweep").glob(".sweep-*"))  # the storage marker is gone with the sweep
     script = run_script("run_mnist.py", *GRID_FLAGS, "--nRep", "2", "--strategy", "entropy",
                         "--data-dir", data_dir, "--out", tmp_path / "script")
     assert script.returncode == 0, script.stderr[-3000:]
@@ -182,3 +184,19 @@ def test_fresh_removes_the_grid_s_saved_runs_once_and_refuses_a_running_one(tmp_
     finally:
         holder.stdin.close()
         holder.wait()
+
+
+def test_a_job_on_a_node_that_does_not_see_the_sweep_s_out_stops_before_running(tmp_path, data_dir):
+    import sweep  # in this process: the job's own function, as a node that joined late would run it
+
+    options, [args] = sweep.build_grid([*TINY, "--data-dir", str(data_dir), "--out", str(tmp_path / "out")])
+    sweep.check_grid([args])
+    marker = sweep.mark_storage(args.out)
+    assert sweep.probe_storage(args.out, marker) is None
+    elsewhere = tmp_path / "another-disk"  # the same path on a node with storage of its own: no marker there
+    assert sweep.probe_storage(str(elsewhere), marker) == (
+        f"node {socket.gethostname()} sees another --out {elsewhere}: the file {marker} the sweep wrote there is missing")
+    args.out = str(elsewhere)
+    with pytest.raises(UserError, match="sees another --out .*: --out must be storage that every node sees"):
+        sweep.run_job(args, 0, marker)
+    assert [path.name for path in elsewhere.iterdir()] == []  # nothing ran there
