@@ -57,6 +57,11 @@ MUTANTS = (
            "first_step = done + 1 if True", ("tests/test_sharing.py",)),
     Mutant("nstep_change_refused", "experiment.py", 'saved.get(name) != value and name != "nStep"',
            "saved.get(name) != value", ("tests/test_sharing.py",)),
+    # The Ray sweep.
+    Mutant("sweep_retries_start_over_with_fresh", "sweep.py", "            args.fresh = False", "            pass",
+           ("tests/test_sweep.py",)),
+    Mutant("jobs_do_not_check_their_node_s_storage", "sweep.py", "    if problem:\n        raise UserError(f\"{problem}: --out",
+           "    if False:\n        raise UserError(f\"{problem}: --out", ("tests/test_sweep.py",)),
     # The strategies, the defaults and the LDM estimator.
     Mutant("coreset_later_picks_leave_distances", "strategies.py", "nearest = np.minimum(nearest, squared_pool",
            "nearest = nearest if len(picked) > 1 else np.minimum(nearest, squared_pool", ("tests/test_strategies.py",)),
