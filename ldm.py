@@ -93,9 +93,11 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
     kernel = xp.asarray(kernel, dtype=xp.float32)
     bias = xp.asarray(bias, dtype=xp.float32)
     dim, n_classes = kernel.shape
+    features_pool = xp.asarray(features_pool, dtype=xp.float32)
+    features_sample = xp.asarray(features_sample, dtype=xp.float32)
+    _require_finite(xp, features_pool=features_pool, features_sample=features_sample, kernel=kernel, bias=bias)
     pool = _Rows(features_pool, kernel, bias, xp)
     sample = _Rows(features_sample, kernel, bias, xp)
-    _require_finite(xp, features_pool=pool.features, features_sample=sample.features, kernel=kernel, bias=bias)
     ldm = xp.ones(pool.size, dtype=xp.float64)
     spare = np.empty((0, dim * n_classes + n_classes), dtype=np.float32)  # drawn, not used yet
     draws = 0
