@@ -16,6 +16,12 @@ ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set", "accuracies", "rng_ke
 VERSION = 1
 
 
+def repetition_paths(folder, rep):
+    """Return the (results, state, lock) paths of repetition ``rep`` (0-based) in the results folder ``folder``."""
+    number = f"{rep + 1:03d}"
+    return folder / f"test_accs_{number}.txt", folder / f"state_{number}.npz", folder / f"state_{number}.lock"
+
+
 def save_state(path, settings, accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng):
     """Atomically write the state after a completed step: index sets, accuracies so far, the protocol
     generator's state and the settings that made them (utils.atomic_write)."""

@@ -17,7 +17,7 @@ import keras
 import models
 from tqdm.keras import TqdmCallback
 
-from checkpoint import hold_lock, load_state, save_state
+from checkpoint import hold_lock, load_state, repetition_paths, save_state
 from data import DATASETS, initial_split, load_dataset
 from errors import RepetitionHeld, StorageError, TrainingDiverged, UserError
 from flags import COUNTS, FLAGS, RESUMED
@@ -190,12 +190,6 @@ def resume_or_start(args, rep, train, n_classes, state_path):
     first_step = done + 1 if queried_after_last or args.nStep == done else done
     return (state["accuracies"], state["labeled"], state["unlabeled"], state["valid"], state["sampling_set"],
             state["protocol_rng"], first_step)
-
-
-def repetition_paths(folder, rep):
-    """Return the (results, state, lock) paths of repetition ``rep`` (0-based) in ``folder``."""
-    number = f"{rep + 1:03d}"
-    return folder / f"test_accs_{number}.txt", folder / f"state_{number}.npz", folder / f"state_{number}.lock"
 
 
 def start_over(folder, rep):

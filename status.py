@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoint import load_state
+from checkpoint import load_state, repetition_paths
 from data import DATASETS
 from errors import UserError
 
@@ -69,8 +69,7 @@ def is_held(lock_path, held):
 def repetition(folder, number, n_step, held, this_host):
     """Return the Repetition ``number`` of ``folder``: ``n_step`` (from settings.json, or None) serves when
     there is no state; ``held`` is what read_held_locks returned."""
-    state_path, lock_path = folder / f"state_{number:03d}.npz", folder / f"state_{number:03d}.lock"
-    results_path = folder / f"test_accs_{number:03d}.txt"
+    results_path, state_path, lock_path = repetition_paths(folder, number - 1)
     if not any(path.exists() for path in (state_path, lock_path, results_path)):
         return Repetition(number, "not started")
     steps, since = 0, None

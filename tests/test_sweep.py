@@ -96,8 +96,8 @@ def test_a_lost_node_is_retried_elsewhere_and_a_new_node_takes_work(tmp_path, da
         reset_ray_address()  # so that a ray.init() without address elsewhere on this machine starts its own instance
         first, second = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
         process = subprocess.Popen(script_command("sweep.py", "--address", cluster.address, *flags, "--fresh",
-                                                  "--out", tmp_path / "sweep"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=dict(os.environ, LDMS_XP="numpy"))
+                                                  "--out", tmp_path / "sweep"), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=dict(os.environ, LDMS_XP="numpy"))
         def mid(node):  # in the middle of a repetition: 1 or more of its steps written, not all
             return any(steps >= 1 for steps in running_on(node, folder, total).values())
 
@@ -194,8 +194,9 @@ def test_a_job_on_a_node_that_does_not_see_the_sweep_s_out_stops_before_running(
     marker = sweep.mark_storage(args.out)
     assert sweep.probe_storage(args.out, marker) is None
     elsewhere = tmp_path / "another-disk"  # the same path on a node with storage of its own: no marker there
-    assert sweep.probe_storage(str(elsewhere), marker) == (
-        f"node {socket.gethostname()} sees another --out {elsewhere}: the file {marker} the sweep wrote there is missing")
+    missing = f"the file {marker} the sweep wrote there is missing"
+    node = socket.gethostname()
+    assert sweep.probe_storage(str(elsewhere), marker) == f"node {node} sees another --out {elsewhere}: {missing}"
     args.out = str(elsewhere)
     with pytest.raises(UserError, match="sees another --out .*: --out must be storage that every node sees"):
         sweep.run_job(args, 0, marker)

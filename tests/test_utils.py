@@ -39,7 +39,6 @@ def test_writable_folder_problem(tmp_path):
     assert writable_folder_problem(blocker / "results") == "Not a directory"
 
 
-
 def test_two_processes_rewriting_one_file_never_trip_over_each_other(tmp_path):
     path = tmp_path / "settings.json"  # as two runs sharing a results folder both write it at their start
     program = ("import sys; from utils import atomic_write\n"
