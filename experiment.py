@@ -88,8 +88,12 @@ def results_folder(args):
 
 
 def write_accuracies(path, accuracies):
-    """Atomically rewrite ``path`` with one '%.5f' accuracy per line (a crash leaves the old or the new file)."""
-    atomic_write(path, lambda file: file.writelines(f"{accuracy:.5f}\n" for accuracy in accuracies))
+    """Atomically rewrite ``path`` with one '%.5f' accuracy per line (a crash leaves the old or the new file),
+    unless it holds exactly those lines already: a finished repetition's file keeps its time of writing."""
+    text = "".join(f"{accuracy:.5f}\n" for accuracy in accuracies)
+    if path.exists() and path.read_text() == text:
+        return
+    atomic_write(path, lambda file: file.write(text))
 
 
 class ValidationTimer(keras.callbacks.Callback):

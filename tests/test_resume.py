@@ -37,9 +37,11 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
     assert len(state["labeled"]) == 20 + 4 * 10 and len(np.unique(state["labeled"])) == 60
     assert not set(state["labeled"].tolist()) & set(state["unlabeled"].tolist())
 
+    finished = results.stat()
     again = run_script("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
     assert again.returncode == 0 and "already finished" in again.stdout
     assert results.read_text().splitlines() == after
+    assert (results.stat().st_ino, results.stat().st_mtime_ns) == (finished.st_ino, finished.st_mtime_ns)  # untouched
 
 
 def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, data_dir):
