@@ -48,6 +48,8 @@ MUTANTS = (
            "        write_accuracies(results_path, accuracies)\n        save_state(state_path", RUN_LOOP_TESTS),
     Mutant("results_not_rewritten_on_resume", "experiment.py", "write_accuracies(results_path, accuracies)  # in case",
            "None  # in case", RUN_LOOP_TESTS),
+    Mutant("finished_results_rewritten", "experiment.py", "if path.exists() and path.read_text() == text:", "if False:",
+           RUN_LOOP_TESTS),
     Mutant("divergence_not_checked", "experiment.py", "if not np.all(np.isfinite(losses)):", "if False:",
            RUN_LOOP_TESTS),
     Mutant("generator_position_not_saved", "checkpoint.py", '"rng_pos": rng_state["state"]["pos"]', '"rng_pos": 624',
