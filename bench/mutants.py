@@ -20,8 +20,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_LOOP_TESTS = ("tests/test_protocol.py", "tests/test_run.py", "tests/test_resume.py")
+TRAINING_TESTS, ROLE_TESTS = ("tests/test_training.py",), ("tests/test_roles.py",)
+NETWORK_TESTS, FIGURE_TESTS = ("tests/test_networks.py",), ("tests/test_figures.py",)
 
 Mutant = namedtuple("Mutant", "name file old new tests")
+ADAM_CALL_END, RMSPROP_CALL = "beta_2=0.999, epsilon=1e-7)", "LegacyRMSprop(learning_rate=1e-4, rho=0.9, epsilon=1e-7)"
+
+
+def added_option(name, call, option):
+    """Return a mutant that passes ``option`` too in the optimizers.py call whose text (to its ')') is ``call``."""
+    return Mutant(name, "optimizers.py", call, f"{call[:-1]}, {option})", NETWORK_TESTS)
+
 
 MUTANTS = (
     # The run loop, its resume and its checkpoint.
@@ -74,6 +83,61 @@ MUTANTS = (
            ("tests/test_flags.py",)),
     Mutant("logit_ties_always_flip", "ldm.py", "flipped_block[ties] = first < predicted[ties[0]]",
            "flipped_block[ties] = True", ("tests/test_ldm.py",)),
+    # How a step trains: epochs, batches, their order, the epoch kept, the set each pass sees.
+    Mutant("batches_in_the_same_order_every_epoch", "experiment.py", "epochs=args.nEpoch, verbose=0,",
+           "epochs=args.nEpoch, verbose=0, shuffle=False,", TRAINING_TESTS),
+    Mutant("batch_size_from_nQuery", "experiment.py", "batch_size=args.nBatch,", "batch_size=args.nQuery,",
+           TRAINING_TESTS),
+    Mutant("one_epoch_less", "experiment.py", "epochs=args.nEpoch,", "epochs=args.nEpoch - 1,", TRAINING_TESTS),
+    Mutant("best_epoch_by_training_accuracy", "experiment.py", 'monitor="val_accuracy"', 'monitor="accuracy"',
+           TRAINING_TESTS),
+    Mutant("best_epoch_by_validation_loss", "experiment.py", 'monitor="val_accuracy", mode="max"',
+           'monitor="val_loss", mode="min"', TRAINING_TESTS),
+    Mutant("validated_on_the_labeled_set", "experiment.py", "validation_data=(X[valid], y[valid])",
+           "validation_data=(X[labeled], y[labeled])", ROLE_TESTS + TRAINING_TESTS),
+    Mutant("tested_on_the_validation_set", "experiment.py", "model.evaluate(X_test, y_test,",
+           "model.evaluate(X[valid], y[valid],", ROLE_TESTS + TRAINING_TESTS),
+    Mutant("trained_on_labeled_and_validation", "experiment.py", "model.fit(X[labeled], y[labeled],",
+           "model.fit(X[np.concatenate([labeled, valid])], y[np.concatenate([labeled, valid])],", ROLE_TESTS),
+    # Which set reaches the strategy and LDM.
+    Mutant("sampling_set_features_from_the_pool", "models.py", '(sample, "features_sample")',
+           '(pool, "features_sample")', ROLE_TESTS),
+    Mutant("labeled_features_from_the_sampling_set", "models.py", '(labeled, "features_labeled")',
+           '(sample, "features_labeled")', ROLE_TESTS),
+    Mutant("pool_arrays_from_the_last_input", "models.py", "= features[0], probabilities[0]",
+           "= features[-1], probabilities[-1]", ROLE_TESTS),
+    Mutant("rho_measured_on_the_pool", "ldm.py", "estimate_ldm(features_pool, features_sample, kernel, bias, rng=",
+           "estimate_ldm(features_pool, features_pool, kernel, bias, rng=", ROLE_TESTS),
+    # The networks' weightless settings and the optimizers' options.
+    Mutant("kcnn_second_dropout_0_5", "models.py",
+           "layers.MaxPooling2D(2),\n            layers.Dropout(0.25),\n            *_dense_head(512",
+           "layers.MaxPooling2D(2),\n            layers.Dropout(0.5),\n            *_dense_head(512", NETWORK_TESTS),
+    Mutant("scnn_first_conv_without_relu", "models.py", 'layers.Conv2D(32, 3, activation="relu", kernel_initializer',
+           "layers.Conv2D(32, 3, kernel_initializer", NETWORK_TESTS),
+    Mutant("kcnn_last_conv_without_relu", "models.py",
+           'layers.Conv2D(64, 3, padding="same", activation="relu", kernel_initializer="he_normal"),\n'
+           "            layers.MaxPooling2D(2)",
+           'layers.Conv2D(64, 3, padding="same", kernel_initializer="he_normal"),\n            layers.MaxPooling2D(2)',
+           NETWORK_TESTS),
+    added_option("adam_amsgrad", ADAM_CALL_END, "amsgrad=True"),
+    added_option("adam_clipnorm", ADAM_CALL_END, "clipnorm=1.0"),
+    Mutant("adam_epsilon_1e-8", "optimizers.py", ADAM_CALL_END, "beta_2=0.999, epsilon=1e-8)", NETWORK_TESTS),
+    Mutant("adamw_instead_of_adam", "optimizers.py", "keras.optimizers.Adam(learning_rate",
+           "keras.optimizers.AdamW(learning_rate", NETWORK_TESTS),
+    added_option("rmsprop_clipvalue", RMSPROP_CALL, "clipvalue=1.0"),
+    added_option("rmsprop_global_clipnorm", RMSPROP_CALL, "global_clipnorm=1.0"),
+    # What the figures show.
+    Mutant("difference_to_random_reversed", "plot_results.py", 'mean - stacks["random"][1].mean(axis=0)',
+           'stacks["random"][1].mean(axis=0) - mean', FIGURE_TESTS),
+    Mutant("penalty_cells_from_the_losing_side", "plot_results.py", "penalty_matrix(outcomes), f",
+           "penalty_matrix(-outcomes), f", FIGURE_TESTS),
+    Mutant("penalty_numbers_in_swapped_cells", "plot_results.py", "axis.text(j, i,", "axis.text(i, j,", FIGURE_TESTS),
+    Mutant("band_of_the_population_std", "plot_results.py", "accs.mean(axis=0), std_over_reps(accs)",
+           "accs.mean(axis=0), accs.std(axis=0)", FIGURE_TESTS),
+    Mutant("curves_against_steps", "plot_results.py", "x, mean, std = labeled_counts(run, accs.shape[1]),",
+           "x, mean, std = np.arange(accs.shape[1]),", FIGURE_TESTS),
+    Mutant("penalty_colours_scaled_to_the_largest_cell", "plot_results.py", "vmin=0, vmax=1)",
+           "vmin=0, vmax=matrix.max())", FIGURE_TESTS),
 )
 
 
