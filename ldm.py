@@ -109,10 +109,12 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
                 fresh = rng.standard_normal((size - len(spare), spare.shape[1]), dtype=np.float32)
                 spare = np.concatenate([spare, fresh])
             noise = xp.asarray(spare[:size])
-            kernels = kernel + sigma * noise[:, : dim * n_classes].reshape(size, dim, n_classes)
+            kernels = xp.empty((dim, n_classes, size), dtype=xp.float32).transpose(2, 0, 1)  # stored as flips reads it
+            xp.multiply(noise[:, : dim * n_classes].reshape(size, dim, n_classes), sigma, out=kernels)
+            kernels += kernel
             biases = bias + sigma * noise[:, dim * n_classes :]
             reach = _reach(noise, sigma, dim, n_classes, xp)
-            lowered, rows, running = _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp)
+            lowered, rows, offers = _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp)
             taken = size
             for t, lowered_t in enumerate(to_numpy(lowered)):  # the algorithm's stop rule, draw by draw
                 streak = 0 if lowered_t else streak + 1
@@ -120,7 +122,7 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
                     taken = t + 1
                     break
             if len(rows):
-                ldm[rows] = xp.minimum(ldm[rows], running[:, taken - 1])
+                ldm[rows] = xp.minimum(ldm[rows], offers[:, :taken].min(axis=1))
             spare, level_draws, draws = spare[taken:], level_draws + taken, draws + taken
             if counts is not None:
                 counts["evaluated"] = pool.evaluated + sample.evaluated
@@ -131,7 +133,7 @@ class _Rows:
     """Features of a set of samples with what the estimator needs of them once: the unperturbed
     prediction, the logit margin of the top class over the runner-up, and the feature norms."""
 
-    BLOCK = 8192  # rows per matrix product: bounds the memory of a chunk's logits
+    BLOCK = 2**21  # logits per matrix product (8 MiB): products large enough to keep every BLAS thread busy
 
     def __init__(self, features, kernel, bias, xp):
         self.xp = xp
@@ -172,29 +174,41 @@ class _Rows:
         return xp.sort(near[self.margin[near] <= bound(self.norm[near])])
 
     def flips(self, rows, kernels, biases):
-        """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?"""
+        """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?
+
+        A block of rows gets its logits from one matrix product, laid out (rows, classes, draws): the
+        biases are added, each row's predicted logit is read out and replaced by -inf, and the best other
+        logit is a running maximum over the classes, each step a pass over (rows, draws). A draw flips a
+        row if that beats the predicted logit, or equals it with a lower class (argmax takes the first).
+        """
         xp = self.xp
         n_draws, dim, n_classes = kernels.shape
-        stacked = kernels.transpose(1, 2, 0).reshape(dim, n_classes * n_draws)  # one matrix product per chunk
+        stacked = kernels.transpose(1, 2, 0).reshape(dim, n_classes * n_draws)  # no copy for ldm_draws' kernels
+        offsets = biases.T.reshape(n_classes * n_draws)
         flipped = xp.empty((len(rows), n_draws), dtype=bool)
         self.evaluated += len(rows) * n_draws
         every_row = len(rows) == self.size  # then rows is 0..size-1: slices, no copies
-        for start in range(0, len(rows), self.BLOCK):
-            block = rows[start : start + self.BLOCK]
-            features = self.features[start : start + self.BLOCK] if every_row else self.features[block]
-            logits = (features @ stacked).reshape(len(block), n_classes, n_draws)
-            logits += biases.T
-            at = xp.arange(len(block))
-            predicted = self.prediction[block]
+        block = max(1, self.BLOCK // (n_draws * n_classes))
+        for start in range(0, len(rows), block):
+            block_rows = rows[start : start + block]
+            features = self.features[start : start + block] if every_row else self.features[block_rows]
+            logits = features @ stacked
+            logits += offsets
+            logits = logits.reshape(len(block_rows), n_classes, n_draws)
+            at = xp.arange(len(block_rows))
+            predicted = self.prediction[block_rows]
             kept = logits[at, predicted]  # the logit of the unperturbed prediction, (rows, draws)
             logits[at, predicted] = -xp.inf
-            rival = logits.max(axis=1)  # the best other logit: a max over classes is faster than an argmax
+            rival = logits[:, 0].copy()  # the best other logit
+            for c in range(1, n_classes):
+                xp.maximum(rival, logits[:, c], out=rival)
             flipped_block = rival > kept
-            ties = xp.nonzero(rival == kept)  # argmax takes the first of equal logits
-            if len(ties[0]):
-                first = (logits[ties[0], :, ties[1]] == kept[ties][:, None]).argmax(axis=1)
-                flipped_block[ties] = first < predicted[ties[0]]
-            flipped[start : start + self.BLOCK] = flipped_block
+            ties = rival == kept
+            if ties.any():  # argmax takes the first of equal logits
+                tied_rows, tied_draws = xp.nonzero(ties)
+                first = (logits[tied_rows, :, tied_draws] == kept[tied_rows, tied_draws][:, None]).argmax(axis=1)
+                flipped_block[tied_rows, tied_draws] = first < predicted[tied_rows]
+            flipped[start : start + block] = flipped_block
         return flipped
 
     def disagreement(self, kernels, biases, reach):
@@ -218,11 +232,14 @@ def _reach(noise, sigma, dim, n_classes, xp):
 
 
 def _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp):
-    """Return (lowered, rows, running) for a chunk of draws applied to ``ldm`` one after another:
+    """Return (lowered, rows, offers) for a chunk of draws applied to ``ldm`` one after another:
     lowered[t] says draw t lowers some LDM, and after the first t draws ``ldm[rows]`` is
-    ``minimum(ldm[rows], running[:, t - 1])``; the other pool samples cannot be lowered in this chunk.
+    ``minimum(ldm[rows], offers[:, :t].min(axis=1))``; the other pool samples cannot be lowered in this chunk.
     Only rows that can change the result are evaluated: those within the chunk's reach and, in the pool,
-    those whose LDM is above the chunk's smallest rho; the sampling set only when such pool rows exist."""
+    those whose LDM is above the chunk's smallest rho; the sampling set only when such pool rows exist.
+
+    Draw t lowers row i if it flips the row with a rho below its LDM ("offers" it) and no earlier draw
+    offered it a rho at or below this one: the earlier offers are counted with one small matrix product."""
     n_draws = len(kernels)
     rows = pool.flip_candidates(reach)
     rows = rows[ldm[rows] > 0]
@@ -230,14 +247,12 @@ def _chunk_effects(ldm, pool, sample, kernels, biases, reach, xp):
         return xp.zeros(n_draws, dtype=bool), rows, None
     rho = sample.disagreement(kernels, biases, reach)
     rows = rows[ldm[rows] > rho.min()]  # a draw with rho cannot lower an LDM at or below rho
-    bound = xp.where(pool.flips(rows, kernels, biases), rho, xp.inf)  # what draw t offers row i
-    running = bound.copy()  # running[:, t] = min of bound[:, :t + 1], by doubling shifts
-    shift = 1
-    while shift < n_draws:
-        running[:, shift:] = xp.minimum(running[:, shift:], running[:, :-shift])
-        shift *= 2
-    before = xp.minimum(ldm[rows, None], xp.concatenate([xp.full((len(rows), 1), xp.inf), running[:, :-1]], axis=1))
-    return (bound < before).any(axis=0), rows, running
+    offered = pool.flips(rows, kernels, biases) & (rho < ldm[rows, None])
+    kept = offered.any(axis=1)
+    rows, offered = rows[kept], offered[kept]
+    earlier = xp.triu(rho[:, None] <= rho, k=1)  # earlier[s, t]: draw s comes before t, with a rho no larger
+    beaten = offered.astype(xp.float32) @ earlier.astype(xp.float32) > 0  # integer counts: exact in float32
+    return (offered & ~beaten).any(axis=0), rows, xp.where(offered, rho, xp.inf)
 
 
 def seeding_weights(sorted_ldm, n_query, xp=np):

@@ -332,3 +332,22 @@ def test_exact_logit_ties_are_decided_as_the_literal_algorithm_decides_them(seed
         np.testing.assert_array_equal(ldm.astype(np.float32), expected)
         assert draws == sum(len(flags) for flags in history)
     assert len(np.unique(expected)) > 10
+
+
+@pytest.mark.parametrize("problem", [tied_problem(0), clustered_problem(1), spread_problem(2)])
+def test_flips_equal_the_literal_argmax_for_every_pair(problem):
+    # the product's gaps decide most pairs, the ones within the float32 slack are recomputed: either way the
+    # mask must be the literal algorithm's, one draw at a time, ties to the first class included
+    pool, _, kernel, bias = problem
+    dim, n_classes = kernel.shape
+    rows = _Rows(pool, kernel, bias, np)
+    prediction = np.argmax(pool @ kernel + bias, axis=1)
+    rng = np.random.default_rng(0)
+    for sigma in (1e-4, 1e-2, 0.3):
+        noise = rng.standard_normal((40, dim * n_classes + n_classes), dtype=np.float32)
+        kernels = kernel + sigma * noise[:, : dim * n_classes].reshape(40, dim, n_classes)
+        biases = bias + sigma * noise[:, dim * n_classes :]
+        expected = np.stack([np.argmax(pool @ w + b, axis=1) != prediction for w, b in zip(kernels, biases)], axis=1)
+        np.testing.assert_array_equal(rows.flips(np.arange(len(pool)), kernels, biases), expected)
+        subset = np.arange(0, len(pool), 3)
+        np.testing.assert_array_equal(rows.flips(subset, kernels, biases), expected[subset])
