@@ -9,8 +9,10 @@ seeding (median of the runs), speedups, and the peak memory the fast side alloca
 inputs excluded). The literal side is skipped where it would not fit in memory or time; the table says
 what it would need (its time per draw, measured on a few hundred draws, times the fast side's draws).
 'rows evaluated' is the share of the literal's (row, draw) evaluations that the fast estimator did not
-skip. The '-real' settings read the penultimate features of a briefly trained S-CNN and K-CNN, saved by
-bench/save_features.py.
+skip. Then a second table, the estimator against its floor: the (row, draw) pairs it evaluated, the
+float32 matrix-product rate measured just before each of its runs (median), the floor (pairs x d x C
+multiply-adds at that rate) and the ratio of the estimator's median time to it. The '-real' settings
+read the penultimate features of a briefly trained S-CNN and K-CNN, saved by bench/save_features.py.
 """
 import argparse
 import os
@@ -44,10 +46,31 @@ LITERAL_SEEDING_LIMIT = 10_000  # pool rows; above it the n x n matrix does not 
 HUGE_ESTIMATOR_SECONDS = 120
 
 
-def measured(function, runs):
-    """Return (median seconds, peak MiB allocated during the first run, result of the last run)."""
+RATE_SHAPE = (4_000, 512, 1_280)  # rows x d x (draws x classes) of the product whose rate is the floor's
+
+
+def matrix_rate(repeats=5):
+    """Return the float32 matrix-product rate of this machine now, in multiply-adds a second: the median of
+    ``repeats`` products of the RATE_SHAPE, with the BLAS threads the estimator gets."""
+    rows, dim, columns = RATE_SHAPE
+    rng = np.random.default_rng(0)
+    left = rng.standard_normal((rows, dim), dtype=np.float32)
+    right = rng.standard_normal((dim, columns), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        left @ right
+        times.append(time.perf_counter() - started)
+    return rows * dim * columns / statistics.median(times)
+
+
+def measured(function, runs, rates=None):
+    """Return (median seconds, peak MiB allocated during the first run, result of the last run). If ``rates``
+    is a list, the matrix-product rate measured just before each run is appended to it."""
     times, peak = [], None
     for run in range(runs):
+        if rates is not None:
+            rates.append(matrix_rate())
         if run == 0:
             tracemalloc.start()
         started = time.perf_counter()
@@ -92,8 +115,9 @@ def bench_setting(name, runs, xp_name):
     n_query = SETTINGS[name][-1]
     (n_pool, dim), n_sample, n_classes = problem[0].shape, len(problem[1]), len(problem[3])
     row = {"setting": name, "shape": f"{n_pool:,} / {n_sample:,} / {dim} / {n_classes} / {n_query:,}"}
-    counts = {}
+    counts, rates = {}, []
     if name == "huge":
+        rates.append(matrix_rate())
         started = time.perf_counter()
         draws, ldm, finished = fast_estimator(problem, 0, deadline=started + HUGE_ESTIMATOR_SECONDS, counts=counts)
         seconds = time.perf_counter() - started
@@ -102,11 +126,17 @@ def bench_setting(name, runs, xp_name):
         row["fast_estimator_mem"] = "-"
         fast_seconds = None
     else:
-        fast_seconds, peak, (draws, ldm, _) = measured(lambda: fast_estimator(problem, 0, counts=counts), runs)
+        fast_seconds, peak, (draws, ldm, _) = measured(lambda: fast_estimator(problem, 0, counts=counts), runs, rates)
         row["draws"] = f"{draws:,}"
         row["fast_estimator"] = f"{fast_seconds:.2f} s"
         row["fast_estimator_mem"] = f"{peak:.0f} MiB"
     row["evaluated"] = evaluated_share(counts, n_pool + n_sample, draws)
+    rate = statistics.median(rates)
+    floor = counts["evaluated"] * dim * n_classes / rate
+    row["pairs"] = f"{counts['evaluated'] / 1e6:,.1f} M"
+    row["rate"] = f"{2 * rate / 1e9:.0f} GFLOP/s"
+    row["floor"] = f"{floor:.2f} s"
+    row["ratio"] = f"{(fast_seconds or seconds) / floor:.2f}x"
     if n_pool + n_sample <= LITERAL_ESTIMATOR_LIMIT and fast_seconds is not None:
         literal_seconds, _, (literal_ldm_values, _) = measured(
             lambda: literal_ldm(*problem, np.random.default_rng(0)), runs)
@@ -150,6 +180,9 @@ COLUMNS = [("setting", "setting"), ("shape", "pool / S / dim / classes / queries
            ("evaluated", "rows evaluated"),
            ("literal_seeding", "literal seeding (peak)"), ("fast_seeding", "fast seeding"),
            ("seeding_speedup", "speedup"), ("fast_seeding_mem", "fast seeding peak")]
+FLOOR_COLUMNS = [("setting", "setting"), ("pairs", "pairs evaluated"), ("rate", "float32 matrix rate"),
+                 ("floor", "floor"), ("fast_estimator", "fast estimator"), ("ratio", "estimator / floor"),
+                 ("fast_estimator_mem", "fast estimator peak")]
 
 
 def main():
@@ -160,10 +193,12 @@ def main():
     xp = array_module()
     print(f"array module: {xp.__name__}; {os.cpu_count()} CPUs; numpy {np.__version__}", file=sys.stderr)
     rows = [bench_setting(name, args.runs, xp.__name__) for name in args.settings]
-    print("| " + " | ".join(title for _, title in COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    for row in rows:
-        print("| " + " | ".join(row.get(key, "-") for key, _ in COLUMNS) + " |")
+    for columns in (COLUMNS, FLOOR_COLUMNS):
+        print("| " + " | ".join(title for _, title in columns) + " |")
+        print("|" + "---|" * len(columns))
+        for row in rows:
+            print("| " + " | ".join(row.get(key, "-") for key, _ in columns) + " |")
+        print()
     return 0
 
 
