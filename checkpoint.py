@@ -13,13 +13,64 @@ from errors import RepetitionHeld, UserError
 from utils import atomic_write, cannot_write
 
 ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set", "accuracies", "rng_key")
+STEP_PARTS = ("training", "validation", "test", "query")  # a step's seconds; the query's own parts are in "query"
 VERSION = 1
 
 
 def repetition_paths(folder, rep):
-    """Return the (results, state, lock) paths of repetition ``rep`` (0-based) in the results folder ``folder``."""
+    """Return the (results, state, lock, step log) paths of repetition ``rep`` (0-based) in the results folder
+    ``folder``."""
     number = f"{rep + 1:03d}"
-    return folder / f"test_accs_{number}.txt", folder / f"state_{number}.npz", folder / f"state_{number}.lock"
+    return (folder / f"test_accs_{number}.txt", folder / f"state_{number}.npz", folder / f"state_{number}.lock",
+            folder / f"steps_{number}.jsonl")
+
+
+def whole_lines(text):
+    """Return [(line, record)] of the whole lines of a step log's ``text``: each a JSON object ended by a
+    newline. A line a crash tore while it was appended (no newline, or not JSON) is left out."""
+    *lines, _ = text.split("\n")  # after the last newline: nothing, or a torn line
+    whole = []
+    for line in lines:
+        try:
+            whole.append((line + "\n", json.loads(line)))
+        except ValueError:
+            continue
+    return whole
+
+
+def read_steps(path):
+    """Return the records of the step log ``path`` in file order (whole lines only, see whole_lines); [] if
+    there is no such file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [record for _, record in whole_lines(text)]
+
+
+def append_step(path, record):
+    """Append ``record`` to the step log ``path`` as one line of JSON in one write, flushed to disk; return
+    nothing. A crash leaves the line whole, or torn at the end of the file: whole_lines leaves it out, and
+    keep_steps, which a run calls before its first append, removes it."""
+    try:
+        with open(path, "a") as file:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        raise cannot_write(path, error) from None
+
+
+def keep_steps(path, n_steps):
+    """Leave in the step log ``path`` only its whole lines of steps 0 .. n_steps - 1, rewriting it atomically
+    when it holds anything else (a torn line, steps the state has not completed); a log that holds just those
+    lines is not touched. Return nothing."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    kept = "".join(line for line, record in whole_lines(text) if record["step"] < n_steps)
+    if kept != text:
+        atomic_write(path, lambda file: file.write(kept))
 
 
 def save_state(path, settings, accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng):

@@ -17,7 +17,7 @@ import keras
 import models
 from tqdm.keras import TqdmCallback
 
-from checkpoint import hold_lock, load_state, repetition_paths, save_state
+from checkpoint import append_step, hold_lock, keep_steps, load_state, repetition_paths, save_state
 from data import DATASETS, initial_split, load_dataset
 from errors import RepetitionHeld, StorageError, TrainingDiverged, UserError
 from flags import COUNTS, FLAGS, RESUMED
@@ -158,6 +158,14 @@ def step_line(rep, step, args, n_labeled, accuracy, timings):
             f"| query {timings.get('query', 0.0):.1f}s" + (f" ({parts})" if parts else ""))
 
 
+def step_record(args, rep, step, n_labeled, accuracy, timings):
+    """Return the step log's record of one step (docs/results.md#the-step-log): repetition (1-based), step,
+    labeled count, test accuracy, the seconds of each part in ``timings`` and what ran it."""
+    return {"rep": rep + 1, "step": step, "labeled": n_labeled, "test_acc": accuracy,
+            "seconds": {part: round(seconds, 3) for part, seconds in timings.items()},
+            "dataset": args.dataset, "network": args.network, "strategy": args.strategy, "backend": backend.NAME}
+
+
 def run_settings(args):
     """Return the settings that shape a run's curves (those flags and the Keras backend), as saved with its
     state and in settings.json."""
@@ -197,9 +205,9 @@ def resume_or_start(args, rep, train, n_classes, state_path):
 
 
 def start_over(folder, rep):
-    """Remove the saved state and results of repetition ``rep`` (0-based), holding its lock, so that any later
-    run starts it from its initial split; UserError naming the holder if another process is running it."""
-    results_path, state_path, lock_path = repetition_paths(folder, rep)
+    """Remove the saved state, results and step log of repetition ``rep`` (0-based), holding its lock, so that
+    any later run starts it from its initial split; UserError naming the holder if another process is running it."""
+    results_path, state_path, lock_path, steps_path = repetition_paths(folder, rep)
     try:
         with hold_lock(lock_path):
             state_path.unlink(missing_ok=True)
@@ -207,6 +215,7 @@ def start_over(folder, rep):
     except RepetitionHeld as held:
         raise UserError(f"cannot start repetition {rep + 1} over: {held}, a run that is writing it") from None
 
+            steps_path.unlink(missing_ok=True)
 
 def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
     """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: RepetitionHeld if another
@@ -217,15 +226,17 @@ def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
 
 def run_steps(args, rep, train, test, n_classes, folder):
     """Run repetition ``rep`` (0-based, seeded with seed + rep) from its last completed step; return
-    (test accuracies, final labeled indices, validation indices). After every step the results file
-    and the state are rewritten atomically."""
+    (test accuracies, final labeled indices, validation indices). After every step a line is appended to the
+    step log, then the state and the results file are rewritten atomically. The step log keeps one line per
+    step the state has completed: a step trained again (a resumed or extended run) replaces its line."""
     seed = args.seed + rep
-    results_path, state_path, _ = repetition_paths(folder, rep)
+    results_path, state_path, _, steps_path = repetition_paths(folder, rep)
     accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step = resume_or_start(
         args, rep, train, n_classes, state_path)
     if accuracies:
         write_accuracies(results_path, accuracies)  # in case a kill came between saving the state and this file
     if first_step > args.nStep:
+    keep_steps(steps_path, first_step)  # drops a torn line, and the lines of steps trained from here on
         print(f"rep {rep + 1}/{args.nRep} already finished ({results_path}): skipped", flush=True)
         return accuracies, labeled, valid
     if first_step < len(accuracies):
@@ -254,6 +265,8 @@ def run_steps(args, rep, train, test, n_classes, folder):
         save_state(state_path, run_settings(args), accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng)
         write_accuracies(results_path, accuracies)  # after the state, which is what a resumed run trusts
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
+        # before the state: a kill in between leaves the line of a step the state lacks, which a resumed run drops
+        append_step(steps_path, step_record(args, rep, step, n_labeled, accuracies[step], timings))
         keras.backend.clear_session(free_memory=True)
     return accuracies, labeled, valid
 

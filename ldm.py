@@ -8,6 +8,7 @@ is the one place where that choice is made. Every random draw comes from the Num
 import functools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -129,11 +130,34 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
             yield level + (streak == stop_cond), draws, ldm
 
 
+WORKERS = os.cpu_count() or 1
+
+
+@functools.cache
+def _workers():
+    """Return the thread pool (WORKERS threads) and the BLAS controller (threadpoolctl) that
+    ``_in_parallel`` uses, made once."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadPoolExecutor(WORKERS), ThreadpoolController()
+
+
+def _in_parallel(work, n_rows, block):
+    """Call ``work(start, stop)`` on consecutive row ranges covering 0..n_rows, of at most ``block`` rows and
+    at least WORKERS ranges when there are that many rows, from WORKERS threads, each with a one-thread
+    BLAS: independent ranges keep every core busy without the BLAS threads waiting on one another, and
+    the work after each product runs in parallel too. Return when all are done."""
+    size = max(1, min(block, -(-n_rows // WORKERS)))
+    pool, blas = _workers()
+    with blas.limit(limits=1, user_api="blas"):
+        list(pool.map(lambda start: work(start, min(start + size, n_rows)), range(0, n_rows, size)))
+
+
 class _Rows:
     """Features of a set of samples with what the estimator needs of them once: the unperturbed
     prediction, the logit margin of the top class over the runner-up, and the feature norms."""
 
-    BLOCK = 2**21  # logits per matrix product (8 MiB): products large enough to keep every BLAS thread busy
+    BLOCK = 2**19  # logits per matrix product (2 MiB)
 
     def __init__(self, features, kernel, bias, xp):
         self.xp = xp
@@ -176,10 +200,11 @@ class _Rows:
     def flips(self, rows, kernels, biases):
         """Return a (len(rows), n_draws) mask: does draw t change the prediction (the argmax) of row i?
 
-        A block of rows gets its logits from one matrix product, laid out (rows, classes, draws): the
-        biases are added, each row's predicted logit is read out and replaced by -inf, and the best other
-        logit is a running maximum over the classes, each step a pass over (rows, draws). A draw flips a
-        row if that beats the predicted logit, or equals it with a lower class (argmax takes the first).
+        The rows go by blocks, one per worker thread at a time (``_in_parallel``). A block gets its logits
+        from one matrix product, laid out (rows, classes, draws): the biases are added, each row's
+        predicted logit is read out and replaced by -inf, and the best other logit is a running maximum
+        over the classes, each step a pass over (rows, draws). A draw flips a row if that beats the
+        predicted logit, or equals it with a lower class (argmax takes the first).
         """
         xp = self.xp
         n_draws, dim, n_classes = kernels.shape
@@ -188,10 +213,10 @@ class _Rows:
         flipped = xp.empty((len(rows), n_draws), dtype=bool)
         self.evaluated += len(rows) * n_draws
         every_row = len(rows) == self.size  # then rows is 0..size-1: slices, no copies
-        block = max(1, self.BLOCK // (n_draws * n_classes))
-        for start in range(0, len(rows), block):
-            block_rows = rows[start : start + block]
-            features = self.features[start : start + block] if every_row else self.features[block_rows]
+
+        def flip_block(start, stop):
+            block_rows = rows[start:stop]
+            features = self.features[start:stop] if every_row else self.features[block_rows]
             logits = features @ stacked
             logits += offsets
             logits = logits.reshape(len(block_rows), n_classes, n_draws)
@@ -208,7 +233,9 @@ class _Rows:
                 tied_rows, tied_draws = xp.nonzero(ties)
                 first = (logits[tied_rows, :, tied_draws] == kept[tied_rows, tied_draws][:, None]).argmax(axis=1)
                 flipped_block[tied_rows, tied_draws] = first < predicted[tied_rows]
-            flipped[start : start + block] = flipped_block
+            flipped[start:stop] = flipped_block
+
+        _in_parallel(flip_block, len(rows), self.BLOCK // (n_draws * n_classes))
         return flipped
 
     def disagreement(self, kernels, biases, reach):

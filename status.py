@@ -2,11 +2,11 @@
 
     python3 status.py [--out DIR] [--nRep N]
 
-For each {dataset}_{network}[_{strategy}] folder it reads the state and lock files alone: it never takes a
-lock and never writes a file. A repetition is running when a process holds its lock, seen in /proc/locks (the
-lock file's device and inode) without taking the lock. That list only shows the locks of processes on this
-host (and in its pid namespace): an unfinished repetition whose lock file names another host is "unknown"
-here, running or stale; run this command on that host to tell.
+For each {dataset}_{network}[_{strategy}] folder it reads the state, lock and step log files alone (the step
+log tells how long the last step took): it never takes a lock and never writes a file. A repetition is running
+when a process holds its lock, seen in /proc/locks (the lock file's device and inode) without taking the lock.
+That list only shows the locks of processes on this host (and in its pid namespace): an unfinished repetition
+whose lock file names another host is "unknown" here, running or stale; run this command on that host to tell.
 """
 import argparse
 import json
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoint import load_state, repetition_paths
+from checkpoint import STEP_PARTS, load_state, read_steps, repetition_paths
 from data import DATASETS
 from errors import UserError
 
@@ -34,6 +34,7 @@ class Repetition:
     total: int | None = None  # nStep + 1; None: no settings tell it
     holder: str = ""  # "host H pid P" from the lock file: the process that holds it, or held it last
     since: float | None = None  # when the last step was saved (or the lock taken, before any step)
+    took: float | None = None  # seconds of the last step in its step log; None: no step logged
 
 
 def held_locks(proc_locks):
@@ -69,7 +70,7 @@ def is_held(lock_path, held):
 def repetition(folder, number, n_step, held, this_host):
     """Return the Repetition ``number`` of ``folder``: ``n_step`` (from settings.json, or None) serves when
     there is no state; ``held`` is what read_held_locks returned."""
-    results_path, state_path, lock_path = repetition_paths(folder, number - 1)
+    results_path, state_path, lock_path, steps_path = repetition_paths(folder, number - 1)
     if not any(path.exists() for path in (state_path, lock_path, results_path)):
         return Repetition(number, "not started")
     steps, since = 0, None
@@ -94,7 +95,9 @@ def repetition(folder, number, n_step, held, this_host):
         status = "unknown"
     else:
         status = "stale"
-    return Repetition(number, status, steps, total, holder, since)
+    logged = read_steps(steps_path)
+    took = sum(logged[-1]["seconds"].get(part, 0.0) for part in STEP_PARTS) if logged else None
+    return Repetition(number, status, steps, total, holder, since, took)
 
 
 def folder_status(folder, n_rep=None, held=None, this_host=None):
@@ -137,8 +140,8 @@ def counts(reps):
 
 
 def repetition_line(rep, now):
-    """Return the line of a started, unfinished repetition: its status, steps done, holder and the age of its
-    last step (or of its start, before any step)."""
+    """Return the line of a started, unfinished repetition: its status, steps done, holder, the age of its
+    last step (or of its start, before any step) and how long the last step in its step log took."""
     steps = "?" if rep.steps is None else rep.steps
     line = f"  rep {rep.number:<3d} {rep.status:<8} {steps}/{rep.total or '?'} steps"
     if rep.steps is None:
@@ -149,6 +152,8 @@ def repetition_line(rep, now):
         line += " (another host: run status.py there)"
     if rep.since is not None:
         line += f", last step {ago(now - rep.since)} ago" if rep.steps else f", started {ago(now - rep.since)} ago"
+    if rep.took is not None:
+        line += f" (took {ago(rep.took)})"
     return line
 
 

@@ -1,49 +1,32 @@
-"""Where the seconds of a run went, from its step log lines (what run_mnist.py / run_cifar10.py print).
+"""Where the seconds of a run went, from its step logs (steps_NNN.jsonl, a line per step: docs/results.md).
 
-    python3 bench/step_times.py cifar_cmp.log [more logs]
-    python3 bench/step_times.py --query-costs logs/mnist_*.log
+    python3 bench/step_times.py results/cifar10_KCNN [more results folders or step logs]
+    python3 bench/step_times.py --query-costs results/mnist_SCNN*
 
-Each log is what one run printed, from its settings line ("LDM-S mnist: ... --strategy=ldms ...") on.
-By default, one Markdown table per (dataset, strategy): for each labeled count, the number of steps seen
-and the median seconds of each part (training, validation, test, query and the query's own parts) and of
-the whole step, then those step medians added up over the labeled counts seen (a whole repetition once
-every step is in the log). With --query-costs, one table of what a query costs per strategy: the median
-seconds of the query, of its model arrays and of its selection, beside training, at the smallest and the
-largest labeled count. A log of a run that shared the CPU gives upper bounds, not the uncontended figures.
+Each argument is a results folder (every steps_NNN.jsonl in it) or one step log. By default, one Markdown
+table per (dataset, strategy): for each labeled count, the number of steps seen and the median seconds of each
+part (training, validation, test, query and the query's own parts) and of the whole step, then those step
+medians added up over the labeled counts seen (a whole repetition once every step is logged). With
+--query-costs, one table of what a query costs per strategy: the median seconds of the query, of its model
+arrays and of its selection, beside training, at the smallest and the largest labeled count. A run that
+shared the CPU gives upper bounds, not the uncontended figures.
 """
 import argparse
-import re
 import statistics
 import sys
 from collections import defaultdict
+from pathlib import Path
 
-HEADER = re.compile(r"^LDM-S (\w+): .*--strategy=(\w+)")
-STEP = re.compile(r"rep \d+/\d+ step (\d+)/(\d+) \| labeled (\d+) \| test acc [\d.]+ "
-                  r"\| train ([\d.]+)s valid ([\d.]+)s test ([\d.]+)s \| query ([\d.]+)s(?: \((.*)\))?$")
-QUERY_PART = re.compile(r"(\w+) ([\d.]+)s")  # "features 2.7s estimation 1.9s seeding 0.0s"
-PARTS = ("train", "valid", "test", "query")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from checkpoint import STEP_PARTS, read_steps  # noqa: E402
 
 
-def step_seconds(logs):
-    """Return {(dataset, strategy): {labeled: [{part: seconds} per step seen]}} from logs, each a list of
-    its lines. A step that made no query (a run's last) has no 'query' part; steps before a log's
-    settings line count as dataset and strategy '?'."""
+def step_seconds(records):
+    """Return {(dataset, strategy): {labeled: [{part: seconds} per step seen]}} from step log records. A step
+    that made no query (a run's last) has no 'query' part."""
     found = defaultdict(lambda: defaultdict(list))
-    for lines in logs:
-        run = ("?", "?")
-        for line in lines:
-            header = HEADER.match(line)
-            if header:
-                run = header.groups()
-                continue
-            step = STEP.search(line.strip())
-            if not step:
-                continue
-            seconds = dict(zip(PARTS, map(float, step.group(4, 5, 6, 7))))
-            if int(step.group(1)) == int(step.group(2)):  # "step 10/10": the run's last model, no query after it
-                del seconds["query"]
-            seconds |= {part: float(value) for part, value in QUERY_PART.findall(step.group(8) or "")}
-            found[run][int(step.group(3))].append(seconds)
+    for record in records:
+        found[record["dataset"], record["strategy"]][record["labeled"]].append(record["seconds"])
     return found
 
 
@@ -51,14 +34,15 @@ def tables(found):
     """Return the Markdown tables of ``step_seconds``' result, one per run."""
     out = []
     for (dataset, strategy), by_labeled in sorted(found.items()):
-        parts = list(dict.fromkeys(part for steps in by_labeled.values() for step in steps for part in step))
+        seen = list(dict.fromkeys(part for steps in by_labeled.values() for step in steps for part in step))
+        parts = [part for part in STEP_PARTS if part in seen] + [part for part in seen if part not in STEP_PARTS]
         out += [f"\n{dataset}, {strategy}: median seconds per step\n",
                 "| labeled | steps seen | " + " | ".join(parts) + " | step |",
                 "|---|---|" + "---|" * (len(parts) + 1)]
         total = 0.0
         for labeled, steps in sorted(by_labeled.items()):
             medians = {part: statistics.median(step.get(part, 0.0) for step in steps) for part in parts}
-            whole = sum(medians[part] for part in PARTS if part in medians)
+            whole = sum(medians[part] for part in STEP_PARTS if part in medians)
             total += whole
             out.append(f"| {labeled:,} | {len(steps)} | " + " | ".join(f"{medians[part]:.1f}" for part in parts)
                        + f" | {whole:.1f} |")
@@ -74,12 +58,12 @@ def queried_steps(by_labeled):
 
 def query_medians(steps):
     """Return the median seconds over ``steps`` (that made a query) of the query, of its model arrays (what
-    the model computes for the pool, 'features' in the log), of its selection (the query less the model
+    the model computes for the pool, 'features' in the step log), of its selection (the query less the model
     arrays: the strategy working on them) and of training."""
     per_step = {"query": [step["query"] for step in steps],
                 "model arrays": [step.get("features", 0.0) for step in steps],
                 "selection": [step["query"] - step.get("features", 0.0) for step in steps],
-                "train": [step["train"] for step in steps]}
+                "train": [step["training"] for step in steps]}
     return {part: statistics.median(values) for part, values in per_step.items()}
 
 
@@ -107,17 +91,21 @@ def query_costs(found):
 
 
 def main(argv=None):
+    """Print the tables of the step logs named in ``argv``; return the exit code (2 if they hold no step)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("logs", nargs="+", help="log files of run_mnist.py / run_cifar10.py, one run each")
+    parser.add_argument("paths", nargs="+", help="results folders (each steps_NNN.jsonl in them) or step logs")
     parser.add_argument("--query-costs", action="store_true",
                         help="one table of the median query seconds per strategy, at the smallest and largest "
                              "labeled count, instead of the per-step tables")
     args = parser.parse_args(argv)
-    logs = []
-    for path in args.logs:
-        with open(path, errors="replace") as log:
-            logs.append(log.read().splitlines())
-    found = step_seconds(logs)
+    records = []
+    for path in map(Path, args.paths):
+        for log in sorted(path.glob("steps_*.jsonl")) if path.is_dir() else [path]:
+            records += read_steps(log)
+    if not records:
+        print(f"error: no step log line in {', '.join(args.paths)}", file=sys.stderr)
+        return 2
+    found = step_seconds(records)
     if args.query_costs:
         print("Median seconds of the steps that made a query, at the smallest and the largest labeled count "
               "at which every strategy of the dataset made one; model arrays: what the model computes for the "

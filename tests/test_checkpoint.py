@@ -1,4 +1,5 @@
-"""The repetition lock: one holder at a time, named to the refused; released on exit; waited for on request."""
+"""The repetition lock: one holder at a time, named to the refused; released on exit; waited for on request.
+The step log: whole lines read, a torn one left out, and cut back to the steps a state has completed."""
 import os
 import socket
 import threading
@@ -6,7 +7,7 @@ import time
 
 import pytest
 
-from checkpoint import hold_lock
+from checkpoint import append_step, hold_lock, keep_steps, read_steps
 from errors import RepetitionHeld
 
 
@@ -39,3 +40,29 @@ def test_waiting_for_a_lock_goes_on_once_it_is_released(tmp_path, capsys):
     waiter.join(timeout=30)
     assert events == ["first lets go", "second holds it"]
     assert f"{lock} is held by host {socket.gethostname()} pid {os.getpid()}: waiting for it" in printed
+
+
+LINES = ['{"step": 0, "labeled": 20}\n', '{"step": 1, "labeled": 30}\n', '{"step": 2, "labeled": 40}\n']
+
+
+def test_a_torn_last_line_of_the_step_log_is_left_out_and_dropped_with_steps_not_completed(tmp_path):
+    log = tmp_path / "steps_001.jsonl"
+    keep_steps(log, 0)
+    assert read_steps(log) == [] and not log.exists()  # no log, none made
+    log.write_text("".join(LINES) + '{"step": 3, "labeled": 50}')  # valid JSON, but its newline never written
+    assert read_steps(log) == [{"step": 0, "labeled": 20}, {"step": 1, "labeled": 30}, {"step": 2, "labeled": 40}]
+    log.write_text("".join(LINES) + '{"step": 3, "lab')
+    assert [record["step"] for record in read_steps(log)] == [0, 1, 2]
+
+    keep_steps(log, 3)  # the state holds steps 0 to 2: only the torn line goes
+    assert log.read_text() == "".join(LINES)
+    kept = log.stat()
+    keep_steps(log, 3)  # nothing to drop: the file is not rewritten
+    assert (log.stat().st_ino, log.stat().st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)
+    keep_steps(log, 1)
+    assert log.read_text() == LINES[0]
+    append_step(log, {"step": 1, "labeled": 30, "seconds": {"training": 1.5}})
+    text = log.read_text()
+    assert text.startswith(LINES[0]) and text.count("\n") == 2 and text.endswith("}\n")  # one whole line added
+    assert read_steps(log) == [{"step": 0, "labeled": 20}, {"step": 1, "labeled": 30, "seconds": {"training": 1.5}}]
+    assert not list(tmp_path.glob("*.tmp"))

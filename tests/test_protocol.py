@@ -17,7 +17,7 @@ import pytest
 import experiment
 import models
 import strategies
-from checkpoint import load_state
+from checkpoint import load_state, read_steps
 from conftest import ROOT, TINY, assert_one_error_line, load_dataset_once
 from data import initial_split
 
@@ -106,6 +106,7 @@ def test_a_run_killed_in_training_resumes_to_the_uninterrupted_files(tmp_path, t
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     results, state = snapshot(tmp_path)
     assert results.decode().count("\n") == 1 and len(state["accuracies"]) == 1  # step 0 done, step 1 was training
+    assert [step["step"] for step in read_steps(tmp_path / "mnist_SCNN" / "steps_001.jsonl")] == [0]
 
     assert experiment.main("mnist", argv) == 0
     assert "resumes after step 0" in capsys.readouterr().out
@@ -113,6 +114,7 @@ def test_a_run_killed_in_training_resumes_to_the_uninterrupted_files(tmp_path, t
     expected_results, expected_state = uninterrupted(tmp_path_factory, data_dir)
     assert results == expected_results
     assert_same_state(state, expected_state)
+    assert [step["step"] for step in read_steps(tmp_path / "mnist_SCNN" / "steps_001.jsonl")] == [0, 1, 2]
 
 
 class Killed(BaseException):
@@ -140,6 +142,35 @@ def test_a_run_killed_between_the_last_state_and_its_results_resumes_to_the_unin
     results, state = snapshot(tmp_path)
     assert results == expected_results
     assert_same_state(state, expected_state)
+    assert [step["step"] for step in read_steps(tmp_path / "mnist_SCNN" / "steps_001.jsonl")] == [0, 1, 2]
+
+
+def test_a_run_killed_between_a_step_log_line_and_the_state_resumes_to_one_line_a_step(
+        tmp_path, tmp_path_factory, data_dir, tiny, monkeypatch):
+    expected_results, expected_state = uninterrupted(tmp_path_factory, data_dir)
+    save_state, log = experiment.save_state, tmp_path / "mnist_SCNN" / "steps_001.jsonl"
+
+    def killed_at_the_last_step(path, settings, accuracies, *arrays):
+        if len(accuracies) == 3:
+            raise Killed
+        save_state(path, settings, accuracies, *arrays)
+
+    monkeypatch.setattr(experiment, "save_state", killed_at_the_last_step)
+    with pytest.raises(Killed):
+        experiment.main("mnist", flags(data_dir, tmp_path))
+    assert [step["step"] for step in read_steps(log)] == [0, 1, 2]  # step 2's line, which the state lacks
+    with open(log, "a") as file:
+        file.write('{"rep": 1, "step": 3, "lab')  # and, as a crash in an append leaves it, a torn line
+
+    monkeypatch.setattr(experiment, "save_state", save_state)
+    assert experiment.main("mnist", flags(data_dir, tmp_path)) == 0
+    results, state = snapshot(tmp_path)
+    assert results == expected_results
+    assert_same_state(state, expected_state)
+    steps = read_steps(log)
+    assert [(step["step"], step["labeled"]) for step in steps] == [(0, 20), (1, 30), (2, 40)]
+    assert [step["test_acc"] for step in steps] == pytest.approx(expected_state["accuracies"], abs=1e-12)
+    assert log.read_text().count("\n") == 3 and log.read_text().endswith("}\n")  # the torn line is gone
 
 
 def untrained(args, train, test, labeled, valid, n_classes, timings):
@@ -251,7 +282,7 @@ def test_a_diverged_step_exits_1_and_leaves_the_last_good_step_intact(tmp_path, 
     assert experiment.main("mnist", flags(data_dir, tmp_path, "--nStep", "1", "--nBatch", "4")) == 1
     assert_one_error_line(capsys.readouterr().err, "training diverged")
     assert len(load_state(folder / "state_001.npz")["accuracies"]) == 1
-    for name in ("state_001.npz", "test_accs_001.txt"):
+    for name in ("state_001.npz", "test_accs_001.txt", "steps_001.jsonl"):
         assert (folder / name).read_bytes() == before[name], name
     assert (folder / "test_accs_001.txt").read_text().count("\n") == 1
     assert not list(folder.glob("*.tmp"))

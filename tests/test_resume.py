@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from checkpoint import load_state
+from checkpoint import load_state, read_steps
 from conftest import TINY, assert_one_error_line, read_accuracies, run_script, script_command
 
 pytestmark = pytest.mark.slow  # every test here runs a script
@@ -16,7 +16,7 @@ RESUMABLE = TINY + ["--nStep", "4"]
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
     command = script_command("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
-    results = tmp_path / "mnist_SCNN" / "test_accs_001.txt"
+    results, log = tmp_path / "mnist_SCNN" / "test_accs_001.txt", tmp_path / "mnist_SCNN" / "steps_001.jsonl"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 2):
@@ -26,6 +26,8 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
     before = results.read_text().splitlines()
     saved = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")["accuracies"]  # written before the results
     assert 2 <= len(before) <= len(saved) < 5
+    logged = [step["step"] for step in read_steps(log)]  # appended before the state: at most one step ahead
+    assert logged == list(range(len(logged))) and len(saved) <= len(logged) <= len(saved) + 1
 
     resumed = run_script("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -33,15 +35,19 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
     after = results.read_text().splitlines()
     assert len(after) == 5 and after[: len(before)] == before
     assert [float(line) for line in after[: len(saved)]] == pytest.approx(saved, abs=5e-6)
+    steps = read_steps(log)  # one line a step, none twice, whatever the kill cut
+    assert [(step["step"], step["labeled"]) for step in steps] == [(0, 20), (1, 30), (2, 40), (3, 50), (4, 60)]
+    assert [step["test_acc"] for step in steps] == pytest.approx([float(line) for line in after], abs=5e-6)
     state = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")
     assert len(state["labeled"]) == 20 + 4 * 10 and len(np.unique(state["labeled"])) == 60
     assert not set(state["labeled"].tolist()) & set(state["unlabeled"].tolist())
 
-    finished = results.stat()
+    finished, log_finished = results.stat(), log.stat()
     again = run_script("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
     assert again.returncode == 0 and "already finished" in again.stdout
     assert results.read_text().splitlines() == after
     assert (results.stat().st_ino, results.stat().st_mtime_ns) == (finished.st_ino, finished.st_mtime_ns)  # untouched
+    assert (log.stat().st_ino, log.stat().st_mtime_ns) == (log_finished.st_ino, log_finished.st_mtime_ns)
 
 
 def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, data_dir):
@@ -72,6 +78,7 @@ def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, data_dir):
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert "resumes" not in fresh.stdout and "already finished" not in fresh.stdout
     assert (folder / "test_accs_001.txt").read_text() == results  # the same seed, the same run
+    assert [step["step"] for step in read_steps(folder / "steps_001.jsonl")] == [0, 1]  # the old lines are gone
     np.testing.assert_array_equal(load_state(folder / "state_001.npz")["labeled"], labeled)
     assert load_state(folder / "state_001.npz")["accuracies"] == pytest.approx(
         read_accuracies(folder / "test_accs_001.txt"), abs=5e-6)

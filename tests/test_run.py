@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from checkpoint import load_state
+from checkpoint import load_state, read_steps
 from conftest import TINY, read_accuracies, run_script
 
 pytestmark = pytest.mark.slow  # every test here runs a script or trains a model
@@ -19,7 +19,7 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     assert "--nQuery=10" in result.stdout and "array module numpy" in result.stdout  # settings are printed
     folder = tmp_path / "mnist_SCNN"
     assert sorted(p.name for p in folder.iterdir()) == ["settings.json", "state_001.lock", "state_001.npz",
-                                                        "test_accs_001.txt"]
+                                                        "steps_001.jsonl", "test_accs_001.txt"]
     assert result.stderr == ""  # no progress bars when the output is not a terminal, no framework notices
     project_lines = ("LDM-S mnist: ", "train 60000 / test 10000 images; ", "LDM: 51 sigmas ", "python 3.", "rep 1/1 ",
                      "results in ")
@@ -32,6 +32,19 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     assert not set(labeled) & set(state["valid"].tolist()) and not set(labeled) & set(state["unlabeled"].tolist())
     assert state["accuracies"] == pytest.approx(accuracies, abs=5e-6)
 
+
+    steps = read_steps(folder / "steps_001.jsonl")  # a line per step, as docs/results.md describes it
+    assert [{name: value for name, value in step.items() if name not in ("test_acc", "seconds")} for step in steps] == [
+        {"rep": 1, "step": step, "labeled": labeled, "dataset": "mnist", "network": "SCNN", "strategy": "ldms",
+         "backend": "tensorflow"} for step, labeled in ((0, 20), (1, 30), (2, 40))]
+    assert [step["test_acc"] for step in steps] == pytest.approx(accuracies, abs=5e-6)
+    parts = {"training", "validation", "test", "features", "estimation", "seeding", "query"}
+    assert [set(step["seconds"]) for step in steps] == [parts, parts, {"training", "validation", "test"}]
+    assert all(seconds > 0 for step in steps for part, seconds in step["seconds"].items() if part != "seeding")
+    table = run_script("bench/step_times.py", folder)
+    assert table.returncode == 0, table.stderr
+    assert [line.split(" | ")[:2] for line in table.stdout.splitlines() if line.startswith("| ") and
+            line[2].isdigit()] == [["| 20", "1"], ["| 30", "1"], ["| 40", "1"]]
 
 def test_cifar10_kcnn_step_end_to_end(tmp_path, data_dir):
     result = run_script("run_cifar10.py", "--nEpoch", "1", "--nStep", "1", "--nInit", "50", "--nValid", "100",

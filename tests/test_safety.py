@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from checkpoint import load_state
+from checkpoint import load_state, read_steps
 from conftest import TINY, read_accuracies, run_script, script_command
 
 pytestmark = pytest.mark.slow  # every test here runs the script twice
@@ -99,5 +99,6 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tm
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "resumes after step 0" in resumed.stdout
         assert len(read_accuracies(results)) == 2
+        assert [step["step"] for step in read_steps(folder / "steps_001.jsonl")] == [0, 1]  # step 1 once
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)

@@ -5,7 +5,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from checkpoint import load_state
+from checkpoint import load_state, read_steps
 import experiment
 from conftest import TINY, assert_one_error_line, run_script, script_command
 
@@ -49,13 +49,19 @@ def test_two_runs_of_one_command_share_its_repetitions(tmp_path, data_dir, one_p
 def test_a_larger_nstep_extends_a_finished_run_to_what_a_longer_run_writes(tmp_path, data_dir, one_process,
                                                                           capsys):
     flags = [*TINY, "--data-dir", str(data_dir), "--out", str(tmp_path)]  # in process: no framework start-up
+    log = tmp_path / "mnist_SCNN" / "steps_001.jsonl"
     assert experiment.main("mnist", [*flags, "--nStep", "0"]) == 0
+    assert [(step["step"], "query" in step["seconds"]) for step in read_steps(log)] == [(0, False)]  # the last step
     capsys.readouterr()
     assert experiment.main("mnist", [*flags, "--nStep", "1"]) == 0
     extended = capsys.readouterr()
     assert "rep 1/1 goes on to --nStep 1: step 0 is trained again" in extended.out
     assert "warning" not in extended.err  # the retrained step gives the accuracy on file
     assert_same_repetition(tmp_path / "mnist_SCNN", one_process, 1)
+    # step 0's line is replaced by that of its retraining, which made the query: one line a step, as in one run
+    assert [(step["step"], "query" in step["seconds"]) for step in read_steps(log)] == [(0, True), (1, False)]
+    assert [(step["labeled"], step["test_acc"]) for step in read_steps(log)] == [
+        (step["labeled"], step["test_acc"]) for step in read_steps(one_process / "steps_001.jsonl")]
 
     assert experiment.main("mnist", [*flags, "--nStep", "0"]) == 2
     assert_one_error_line(capsys.readouterr().err, "--nStep 0 is smaller than the 1 steps")

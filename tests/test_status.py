@@ -36,8 +36,9 @@ def write_lock(folder, number, holder, age):
 
 @pytest.fixture
 def grid(tmp_path):
-    """A results root: mnist_SCNN_random with rep 1 finished, 2 held by a child process, 3 stale, 5 last held
-    on another host, 4 missing; cifar10_KCNN with rep 2 locked once and never stepped. Yields (root, holder)."""
+    """A results root: mnist_SCNN_random with rep 1 finished, 2 held by a child process (with a step log), 3
+    stale, 5 last held on another host, 4 missing; cifar10_KCNN with rep 2 locked once and never stepped.
+    Yields (root, holder)."""
     mnist, cifar = tmp_path / "mnist_SCNN_random", tmp_path / "cifar10_KCNN"
     mnist.mkdir()
     cifar.mkdir()
@@ -46,6 +47,9 @@ def grid(tmp_path):
     (mnist / "test_accs_001.txt").write_text("0.50000\n" * 3)
     write_lock(mnist, 1, f"host {HOST} pid 11", age=4000)
     write_state(mnist, 2, 1, age=600)
+    (mnist / "steps_002.jsonl").write_text(  # step 0 took 180 s; a crash tore the line after it
+        '{"step": 0, "seconds": {"training": 100, "validation": 50, "test": 10, "features": 5, "query": 20}}\n'
+        '{"step": 1, "seconds": {"training": 9000}}')
     write_state(mnist, 3, 2, age=600)
     write_lock(mnist, 3, f"host {HOST} pid 99999", age=900)
     write_state(mnist, 5, 1, age=3 * 3600)
@@ -78,7 +82,7 @@ cifar10 KCNN ldms: 0 of 6 finished, 1 stale, 5 not started
   rep 2   stale    0/? steps, last held by host {HOST} pid 12, started 10 min ago
   not started: rep 1, 3, 4, 5, 6
 mnist SCNN random: 1 of 6 finished, 1 running, 1 stale, 1 unknown, 2 not started
-  rep 2   running  1/3 steps, held by host {HOST} pid {holder.pid}, last step 10 min ago
+  rep 2   running  1/3 steps, held by host {HOST} pid {holder.pid}, last step 10 min ago (took 3 min)
   rep 3   stale    2/3 steps, last held by host {HOST} pid 99999, last step 10 min ago
   rep 5   unknown  1/3 steps, last held by host node-b pid 7 (another host: run status.py there), last step 3.0 h ago
   not started: rep 4, 6
@@ -103,7 +107,8 @@ def test_a_holder_that_died_leaves_a_stale_repetition(grid, capsys):
     holder.wait()
     assert status.main(["--out", str(root)]) == 0
     out = capsys.readouterr().out
-    assert f"  rep 2   stale    1/3 steps, last held by host {HOST} pid {holder.pid}, last step 10 min ago\n" in out
+    assert (f"  rep 2   stale    1/3 steps, last held by host {HOST} pid {holder.pid}, last step 10 min ago "
+            "(took 3 min)\n") in out
     assert "running" not in out
 
 
