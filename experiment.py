@@ -212,10 +212,10 @@ def start_over(folder, rep):
         with hold_lock(lock_path):
             state_path.unlink(missing_ok=True)
             results_path.unlink(missing_ok=True)
+            steps_path.unlink(missing_ok=True)
     except RepetitionHeld as held:
         raise UserError(f"cannot start repetition {rep + 1} over: {held}, a run that is writing it") from None
 
-            steps_path.unlink(missing_ok=True)
 
 def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
     """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: RepetitionHeld if another
@@ -233,10 +233,10 @@ def run_steps(args, rep, train, test, n_classes, folder):
     results_path, state_path, _, steps_path = repetition_paths(folder, rep)
     accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step = resume_or_start(
         args, rep, train, n_classes, state_path)
+    keep_steps(steps_path, first_step)  # drops a torn line, and the lines of steps trained from here on
     if accuracies:
         write_accuracies(results_path, accuracies)  # in case a kill came between saving the state and this file
     if first_step > args.nStep:
-    keep_steps(steps_path, first_step)  # drops a torn line, and the lines of steps trained from here on
         print(f"rep {rep + 1}/{args.nRep} already finished ({results_path}): skipped", flush=True)
         return accuracies, labeled, valid
     if first_step < len(accuracies):
@@ -262,11 +262,11 @@ def run_steps(args, rep, train, test, n_classes, folder):
             picked = query(args, model, train[0], pool, sampling_set, labeled, seed, step, timings)
             labeled = np.concatenate([labeled, pool[picked]])
             unlabeled = np.setdiff1d(unlabeled, labeled)
+        # before the state: a kill in between leaves the line of a step the state lacks, which a resumed run drops
+        append_step(steps_path, step_record(args, rep, step, n_labeled, accuracies[step], timings))
         save_state(state_path, run_settings(args), accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng)
         write_accuracies(results_path, accuracies)  # after the state, which is what a resumed run trusts
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
-        # before the state: a kill in between leaves the line of a step the state lacks, which a resumed run drops
-        append_step(steps_path, step_record(args, rep, step, n_labeled, accuracies[step], timings))
         keras.backend.clear_session(free_memory=True)
     return accuracies, labeled, valid
 

@@ -32,7 +32,6 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     assert not set(labeled) & set(state["valid"].tolist()) and not set(labeled) & set(state["unlabeled"].tolist())
     assert state["accuracies"] == pytest.approx(accuracies, abs=5e-6)
 
-
     steps = read_steps(folder / "steps_001.jsonl")  # a line per step, as docs/results.md describes it
     assert [{name: value for name, value in step.items() if name not in ("test_acc", "seconds")} for step in steps] == [
         {"rep": 1, "step": step, "labeled": labeled, "dataset": "mnist", "network": "SCNN", "strategy": "ldms",
@@ -45,6 +44,7 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     assert table.returncode == 0, table.stderr
     assert [line.split(" | ")[:2] for line in table.stdout.splitlines() if line.startswith("| ") and
             line[2].isdigit()] == [["| 20", "1"], ["| 30", "1"], ["| 40", "1"]]
+
 
 def test_cifar10_kcnn_step_end_to_end(tmp_path, data_dir):
     result = run_script("run_cifar10.py", "--nEpoch", "1", "--nStep", "1", "--nInit", "50", "--nValid", "100",

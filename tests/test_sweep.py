@@ -165,9 +165,9 @@ def test_fresh_removes_the_grid_s_saved_runs_once_and_refuses_a_running_one(tmp_
     for number in (1, 2):  # two repetitions with saved steps; the third never started
         (folder / f"state_{number:03d}.npz").write_bytes(b"a state")
         (folder / f"test_accs_{number:03d}.txt").write_text("0.5\n")
+        (folder / f"steps_{number:03d}.jsonl").write_text('{"step": 0}\n')
     (folder / "settings.json").write_text("{}")
     sweep.start_over_if_fresh([args], [folder])
-        (folder / f"steps_{number:03d}.jsonl").write_text('{"step": 0}\n')
     assert sorted(path.name for path in folder.iterdir()) == [  # locks are left: they hold nothing
         "settings.json", "state_001.lock", "state_002.lock", "state_003.lock"]
     assert args.fresh is False  # what the jobs and Ray's retries of them get: resume
