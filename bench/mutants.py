@@ -81,8 +81,8 @@ MUTANTS = (
     Mutant("mnist_nEpoch_40", "flags.py", 'Flag("nEpoch", 50, 150', 'Flag("nEpoch", 40, 150', ("tests/test_flags.py",)),
     Mutant("cifar10_nPool_2000", "flags.py", 'Flag("nPool", 2000, 4000', 'Flag("nPool", 2000, 2000',
            ("tests/test_flags.py",)),
-    Mutant("logit_ties_always_flip", "ldm.py", "flipped_block[ties] = first < predicted[ties[0]]",
-           "flipped_block[ties] = True", ("tests/test_ldm.py",)),
+    Mutant("logit_ties_always_flip", "ldm.py", "flipped_block[tied_rows, tied_draws] = first < predicted[tied_rows]",
+           "flipped_block[tied_rows, tied_draws] = True", ("tests/test_ldm.py",)),
     # How a step trains: epochs, batches, their order, the epoch kept, the set each pass sees.
     Mutant("batches_in_the_same_order_every_epoch", "experiment.py", "epochs=args.nEpoch, verbose=0,",
            "epochs=args.nEpoch, verbose=0, shuffle=False,", TRAINING_TESTS),
