@@ -2,7 +2,6 @@
 on any Keras classifier."""
 import time
 
-import backend  # noqa: F401  first: picks and configures the Keras backend before Keras loads
 import keras
 import numpy as np
 from keras import layers
@@ -78,20 +77,62 @@ def get_model(network, input_shape, n_classes):
     return model
 
 
+def _leaf_layers(model):
+    """Return the layers of ``model`` in order, a nested model's layers in its place."""
+    return [leaf for layer in model.layers
+            for leaf in (_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])]
+
+
 def _head(model):
-    """Return the model's last layer with weights, which must be a Dense layer with bias."""
-    head = [layer for layer in model.layers if layer.weights][-1]
+    """Return the model's last layer with weights (nested models searched), which must be a Dense layer with bias;
+    ValueError saying what LDM needs otherwise."""
+    weighted = [layer for layer in _leaf_layers(model) if layer.weights]
+    if not weighted:
+        raise ValueError(f"LDM needs a built model whose last layer with weights is a Dense layer with bias; "
+                         f"{model.name} has no weights yet: build or train it first")
+    head = weighted[-1]
     if not isinstance(head, layers.Dense) or not head.use_bias:
-        raise ValueError(f"LDM needs the last weighted layer to be a Dense layer with bias, got {head.name}")
+        raise ValueError(f"LDM needs the last layer with weights to be a Dense layer with bias (the classifier's "
+                         f"output layer), got {head.name} ({type(head).__name__}) in {model.name}")
     return head
 
 
 def _forward(model, arrays, batch_size):
-    """Return ([penultimate features of each array], [softmax of each array]) from one batched pass."""
-    extractor = keras.Model(model.inputs, [_head(model).input, model.outputs[0]])
-    features, probabilities = extractor.predict(np.concatenate(arrays), batch_size=batch_size, verbose=0)
-    bounds = np.cumsum([len(a) for a in arrays])[:-1]
-    return np.split(features, bounds), np.split(probabilities, bounds)
+    """Return ([penultimate features of each array], [model output of each array]) from one batched pass in
+    inference mode; an array may be a list or dict of arrays for a model with several inputs."""
+    head = _head(model)
+    joined = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *arrays)
+    if head in model.layers and getattr(model, "inputs", None):  # a graph to cut at the head: one compiled pass
+        extractor = keras.Model(model.inputs, [head.input, model.outputs[0]])
+        features, outputs = extractor.predict(joined, batch_size=batch_size, verbose=0)
+    else:  # subclassed, or the head inside a nested model: record the head's input on eager batches
+        features, outputs = _recorded_forward(model, head, joined, batch_size)
+    bounds = np.cumsum([len(keras.tree.flatten(a)[0]) for a in arrays])[:-1]
+    return np.split(features, bounds), np.split(outputs, bounds)
+
+
+def _recorded_forward(model, head, inputs, batch_size):
+    """Return (the inputs ``head`` received, the model's outputs) for ``inputs`` in batches, the model called in
+    inference mode with the head's ``call`` wrapped to keep what it is given."""
+    received, outputs = [], []
+    head_call = head.call
+
+    def recording_call(features, *args, **kwargs):
+        received.append(keras.ops.convert_to_numpy(features))
+        return head_call(features, *args, **kwargs)
+
+    head.call = recording_call
+    try:
+        n_samples = len(keras.tree.flatten(inputs)[0])
+        for start in range(0, n_samples, batch_size):
+            batch = keras.tree.map_structure(lambda array: array[start : start + batch_size], inputs)
+            outputs.append(keras.ops.convert_to_numpy(model(batch, training=False)))
+    finally:
+        del head.call  # the class's own call again
+    if len(received) != len(outputs):
+        raise ValueError(f"LDM needs the last Dense layer {head.name} to be called once per forward pass of "
+                         f"{model.name}, it was called {len(received)} times in {len(outputs)} passes")
+    return np.concatenate(received), np.concatenate(outputs)
 
 
 def features_and_head(model, *arrays, batch_size=FEATURE_BATCH):
@@ -131,9 +172,12 @@ def pool_arrays(model, needs, X, pool, sample=(), labeled=(), n_mc=20, batch_siz
 def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None, timings=None, progress=None):
     """Return the positions into ``X_pool`` (NumPy int64 array) of the ``n_query`` samples LDM-S picks.
 
-    ``model`` is any Keras classifier whose last weighted layer is a Dense layer with bias. It is asked
-    once for the penultimate features of pool and sampling set and for that layer's weights; everything
-    after that is array maths (``ldm.select_ldms``, which takes ``xp``, ``timings`` and ``progress``).
+    ``model`` is any built Keras classifier (Sequential, functional or subclassed) whose last layer with
+    weights is a Dense layer with bias, its output layer; it may sit inside a nested model. ``X_pool`` and
+    ``X_sample`` are what the model takes as input (an array, or a list or dict of arrays for several inputs).
+    The model is asked once for the penultimate features of pool and sampling set and for that layer's weights;
+    everything after that is array maths (``ldm.select_ldms``, which takes ``xp``, ``timings`` and
+    ``progress``). ValueError saying what is needed for a model without such a layer.
     """
     timings = {} if timings is None else timings
     started = time.perf_counter()

@@ -6,7 +6,6 @@ eps inside the square root, lr*g / sqrt(a + eps), and Keras 2.3.1 outside, lr*g 
 eps 1e-7 a weight whose gradients are below about 3e-4 in RMS moves several times less in Keras 3, which
 is common in K-CNN's large Dense layer late in training. ``LegacyRMSprop`` restores Keras 2.3.1's rule.
 """
-import backend  # noqa: F401  first: picks and configures the Keras backend before Keras loads
 import keras
 from keras import ops
 

@@ -3,9 +3,11 @@
 TensorFlow 2.21 writes its C++ notices through absl before absl is initialised, so TF_CPP_MIN_LOG_LEVEL no
 longer silences them: the absl banner, oneDNN and CPU-instruction notes, CUDA-stub and cuInit messages on a
 machine without a GPU, and at every training step a tf.data 'use_unbounded_threadpool' op-definition error.
-``filter_stderr`` routes the process's stderr (file descriptor 2, where C++ code writes) through a small
-child process that drops exactly those lines and passes everything else on at once, progress bars included.
-The child outlives a crash of the run, so a framework's real error still shows.
+``filter_stderr`` routes file descriptor 2, where C++ code writes, through a small child process that drops
+exactly those lines and passes everything else on at once. Python's own ``sys.stderr`` (the project's lines,
+warnings, tracebacks, progress bars) keeps writing to the original stderr, so a terminal stays a terminal to
+tqdm and its bars show. The child outlives a crash of the run, so a framework's real error still shows.
+LDMS_FRAMEWORK_LOGS=1 turns the filter off: everything the frameworks print is shown.
 """
 import atexit
 import os
@@ -32,17 +34,21 @@ def is_noise(line):
 
 
 def filter_stderr():
-    """Route this process's stderr through the noise filter (a child process); return the child, or None where
-    stderr cannot be redirected (not a file descriptor, as under some test runners)."""
+    """Route file descriptor 2 (the frameworks' C++ logging) through the noise filter, a child process, and point
+    ``sys.stderr`` at the original stderr; return the child, or None where the filter is off (LDMS_FRAMEWORK_LOGS=1)
+    or stderr cannot be redirected (not a file descriptor, as under some test runners)."""
+    if os.environ.get("LDMS_FRAMEWORK_LOGS") == "1":
+        return None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ logs from TensorFlow, which reads it at import
     try:
         sys.stderr.flush()
         original = os.dup(2)
     except (OSError, ValueError, AttributeError):
         return None
     child = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=original, close_fds=True)
-    os.close(original)
     os.dup2(child.stdin.fileno(), 2)
     child.stdin.close()  # fd 2 is now the only writer: the child ends when this process has ended
+    sys.stderr = open(original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
     atexit.register(_drain, child)
     return child
 

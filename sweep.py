@@ -1,7 +1,8 @@
 """Run a grid of datasets x strategies x repetitions on Ray: a local instance by default, or a cluster.
 
     python3 sweep.py --dataset mnist cifar10 --strategy ldms random entropy --nRep 5 [experiment flags]
-                     [--address auto|HOST:PORT] [--cpus-per-job N] [--gpus-per-job G] [--out DIR]
+                     [--address auto|HOST:PORT] [--cpus-per-job N] [--threads-per-job T] [--gpus-per-job G]
+                     [--out DIR]
 
 Each repetition is one Ray task running experiment.run for that repetition, so it resumes from its
 saved state when Ray retries it after a worker or node died, and a re-run skips finished repetitions.
@@ -14,10 +15,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import backend
 import quiet
 
 if __name__ == "__main__":
     quiet.filter_stderr()  # before the framework loads: its start-up notices are dropped
+    backend.exit_if_unusable()  # one line and exit code 2, before Keras fails on it
 import experiment  # noqa: E402
 import models
 from data import DATASETS, load_dataset
@@ -38,9 +41,15 @@ def build_grid(argv):
     parser.add_argument("--strategy", nargs="+", default=["ldms"], help="strategies of the grid")
     parser.add_argument("--address", help="join this Ray cluster (auto, or HOST:PORT); default: a local instance")
     parser.add_argument("--cpus-per-job", type=float, default=1, help="CPUs Ray reserves for each repetition")
+    parser.add_argument("--threads-per-job", type=int, default=1,
+                        help="threads of each repetition's framework and BLAS (LDMS_THREADS; 0: the framework's "
+                        "default, all cores): one thread per job, as many jobs as cores, is the fastest split of a "
+                        "CPU (docs/performance.md)")
     parser.add_argument("--gpus-per-job", type=float, default=0, help="GPUs for each repetition (0.5 shares a card)")
     parser.add_argument("--max-retries", type=int, default=3, help="retries of a repetition whose worker died")
     options, rest = parser.parse_known_args(argv)
+    if options.threads_per_job < 0:
+        raise UserError(f"--threads-per-job must be 0 (the framework's default) or more, got {options.threads_per_job}")
     grid = []
     for dataset in options.dataset:
         if dataset not in DATASETS:
@@ -100,6 +109,7 @@ def start_ray(options):
     import ray
 
     env_vars = {name: os.environ[name] for name in ("KERAS_BACKEND", "LDMS_XP", "LDMS_DATA_DIR") if name in os.environ}
+    env_vars["LDMS_THREADS"] = str(options.threads_per_job)
     runtime_env = {"working_dir": str(ROOT), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
     ray.init(address=options.address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")

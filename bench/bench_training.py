@@ -43,7 +43,8 @@ def time_step(dataset, n_labeled, n_epoch, loaded, with_query):
                                                             n_classes, protocol_rng)
     keras.utils.set_random_seed(experiment.step_seed(0, 0))
     timings = {}
-    model, accuracy = experiment.train_and_test(args, train, test, labeled, valid, n_classes, timings)
+    model, accuracy = experiment.train_and_test(args, train, test, labeled, valid, n_classes, timings,
+                                                np.random.default_rng([0, 0, 1]))
     if with_query:
         protocol_rng.shuffle(unlabeled)
         experiment.query(args, model, train[0], unlabeled[: args.nPool], sampling_set, labeled, 0, 0, timings)
@@ -56,8 +57,9 @@ def measure(data_dir):
     import backend
     from data import load_dataset
 
+    backend.configure()
     loaded = {name: load_dataset(name, data_dir) for name in ("mnist", "cifar10")}
-    result = {"backend": f"{backend.NAME} {backend.FRAMEWORK.__version__}"}
+    result = {"backend": f"{backend.NAME} {backend.framework().__version__}"}
     for dataset, n_labeled, n_epoch in STEPS:
         started = time.perf_counter()
         row = time_step(dataset, n_labeled, n_epoch, loaded, with_query=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import models  # noqa: E402  (sets the Keras backend before Keras loads)
+import backend  # noqa: E402
 import keras  # noqa: E402
+import models  # noqa: E402
 
 from data import initial_split, load_dataset  # noqa: E402
 
@@ -74,6 +75,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--subset", help="read the sets from this npz (bench/gpu_data.py) instead")
+    backend.configure()  # a run's settings: deterministic ops, full float32
     args = parser.parse_args()
     sets = subset_sets if args.subset else dataset_sets
     test, split = sets(args)

@@ -16,6 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import backend  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
 
@@ -27,6 +28,7 @@ SETUPS = {  # dataset: (network, labeled samples, epochs, batch size, pool, samp
 
 def save_features(dataset, data_dir, out_dir, seed):
     """Train the dataset's network and write {out_dir}/{dataset}.npz; return the file's path."""
+    backend.configure()  # a run's settings: deterministic ops, full float32
     network, n_labeled, epochs, batch_size, n_pool, n_sample = SETUPS[dataset]
     (x_train, y_train), _, n_classes = data.load_dataset(dataset, data_dir)
     rng = np.random.default_rng(seed)

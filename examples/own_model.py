@@ -19,8 +19,9 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from models import query_ldms  # noqa: E402  (first: it picks the Keras backend)
+import backend  # noqa: E402
 import keras  # noqa: E402
+from models import query_ldms  # noqa: E402
 
 
 def my_model(n_features, n_classes):
@@ -54,6 +55,7 @@ def main(argv=None):
     parser.add_argument("--query", type=int, default=20, help="samples queried per round")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    backend.configure()  # optional: deterministic ops and full float32, as the project's runs have them
 
     digits = load_digits()
     X, y = (digits.data / 16).astype(np.float32), digits.target

@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LDMS_XP", "numpy")  # CI has no GPU; the GPU path is the same code on CuPy
+import backend  # noqa: E402
+
+backend.configure()  # what a run does when it starts: the tests that train in this process train as a run does
 
 NO_DATA = ("the tests need MNIST and CIFAR-10: set LDMS_DATA_DIR to a folder holding mnist.npz and "
            "cifar-10-python.tar.gz (or cifar-10-batches-py/), as Keras downloads them, or run once with internet "

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import backend
-from conftest import ROOT, TINY, read_accuracies, run_script
+from conftest import ROOT, TINY, assert_one_error_line, read_accuracies, run_script
 
 pytestmark = pytest.mark.slow  # every test here runs a subprocess
 
@@ -17,6 +17,7 @@ NETWORKS_AND_QUERIES = """
 import json
 import numpy as np
 import backend, models
+backend.configure()
 x = np.random.default_rng(0).uniform(size=(30, 28, 28, 1)).astype(np.float32)
 model = models.get_model("SCNN", (28, 28, 1), 10)
 arrays = models.pool_arrays(model, {"features", "features_sample", "mc_probabilities"}, x, np.arange(10),
@@ -49,6 +50,14 @@ def test_an_unknown_backend_is_one_line_and_exit_2(tmp_path, data_dir, monkeypat
     assert result.stderr.strip() == "error: KERAS_BACKEND must be one of tensorflow, jax, torch, got 'theano'"
 
 
+def test_a_thread_count_that_is_not_a_count_is_one_line_and_exit_2(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("LDMS_THREADS", "two")
+    result = run_script("run_mnist.py", *TINY, "--data-dir", data_dir, "--out", tmp_path)
+    assert result.returncode == 2 and not (tmp_path / "mnist_SCNN").exists()
+    assert_one_error_line(result.stderr, "LDMS_THREADS must be a whole number of threads (0: the framework's "
+                                         "default), got 'two'")
+
+
 def test_jax_end_to_end_the_same_seed_gives_the_same_files_and_resuming_on_another_backend_is_refused(
         tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
@@ -68,6 +77,8 @@ def test_jax_end_to_end_the_same_seed_gives_the_same_files_and_resuming_on_anoth
     assert len(accuracies) == 2 and all(0 < a <= 1 for a in accuracies)
 
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("LDMS_THREADS", "1")  # another thread count splits sums otherwise: refused too
     other = run_script("run_mnist.py", *flags, "--nQuery", "12", "--out", tmp_path / "a")
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert "KERAS_BACKEND jax there, tensorflow here" in other.stderr and "--nQuery 10 there, 12 here" in other.stderr
+    assert "LDMS_THREADS 0 there, 1 here" in other.stderr

@@ -26,6 +26,7 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     assert all(line.startswith(project_lines) for line in result.stdout.splitlines()), result.stdout
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["nQuery"] == 10 and settings["nInit"] == 20 and settings["strategy"] == "ldms"
+    assert settings["backend"] == "tensorflow" and settings["threads"] == 0  # LDMS_THREADS unset: the default
     state = load_state(folder / "state_001.npz")  # the labeled set grew by nQuery a step, without repeats
     labeled = state["labeled"].tolist()
     assert len(labeled) == 20 + 2 * 10 and len(set(labeled)) == len(labeled)

@@ -1,4 +1,5 @@
 """The Ray sweep on a local instance, and on Ray's test cluster of several nodes on this machine; tiny settings."""
+import json
 import os
 import socket
 import subprocess
@@ -45,8 +46,9 @@ def test_a_grid_writes_what_the_run_script_writes(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "figures and tables in" in result.stdout and "| entropy" in result.stdout  # the summary table
     assert not list((tmp_path / "sweep").glob(".sweep-*"))  # the storage marker is gone with the sweep
-    script = run_script("run_mnist.py", *GRID_FLAGS, "--nRep", "2", "--strategy", "entropy",
-                        "--data-dir", data_dir, "--out", tmp_path / "script")
+    assert json.loads((tmp_path / "sweep" / "mnist_SCNN_entropy" / "settings.json").read_text())["threads"] == 1
+    script = run_script("run_mnist.py", *GRID_FLAGS, "--nRep", "2", "--strategy", "entropy", "--data-dir", data_dir,
+                        "--out", tmp_path / "script", env=dict(os.environ, LDMS_THREADS="1"))  # the sweep's default
     assert script.returncode == 0, script.stderr[-3000:]
     for rep in ("001", "002"):  # each repetition a job of its own, seeded as the script seeds it
         name = f"mnist_SCNN_entropy/test_accs_{rep}.txt"
