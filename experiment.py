@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-import backend  # first: picks and configures the Keras backend before Keras loads
+import backend
 import keras
 import models
-from tqdm.keras import TqdmCallback
+from tqdm.auto import trange
 
 from checkpoint import append_step, hold_lock, keep_steps, load_state, repetition_paths, save_state
 from data import DATASETS, initial_split, load_dataset
@@ -110,26 +110,32 @@ class ValidationTimer(keras.callbacks.Callback):
         self.seconds += time.perf_counter() - self._started
 
 
-def train_and_test(args, train, test, labeled, valid, n_classes, timings):
-    """Train a fresh model on the labeled set, keep the weights of the best validation accuracy
-    (strictly better replaces, in memory), restore them, and return (model, test accuracy).
-    Seconds spent in 'training', 'validation' and 'test' are written into ``timings``."""
+def train_and_test(args, train, test, labeled, valid, n_classes, timings, batch_rng):
+    """Train a fresh model on the labeled set for nEpoch epochs, each one pass over it in a new order drawn
+    from ``batch_rng``; keep the weights of the best validation accuracy (strictly better replaces, in memory),
+    restore them, and return (model, test accuracy). Seconds spent in 'training', 'validation' and 'test' are
+    written into ``timings``; TrainingDiverged at the first epoch whose loss is not finite."""
     (X, y), (X_test, y_test) = train, test
     model = models.get_model(args.network, X.shape[1:], n_classes)
-    keep_best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.nEpoch + 1,
-                                              restore_best_weights=True)  # never stops early: only keeps the best
+    X_labeled, y_labeled = X[labeled], y[labeled]
     validation = ValidationTimer()
+    best_accuracy, best_weights = -np.inf, None
     started = time.perf_counter()
-    history = model.fit(X[labeled], y[labeled], batch_size=args.nBatch, epochs=args.nEpoch, verbose=0,
-                        validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
-                        callbacks=[keep_best, validation, keras.callbacks.TerminateOnNaN(),
-                                   TqdmCallback(verbose=0, leave=False, desc="epochs",
-                                                disable=None)])  # a bar on a terminal only
+    # One fit call per epoch with the epoch's own order, as Keras 2.3.1 shuffled arrays every epoch: Keras 3 on
+    # TensorFlow draws the same order in every epoch once a seed is set.
+    for epoch in trange(args.nEpoch, desc="epochs", leave=False, disable=None):  # a bar on a terminal only
+        order = batch_rng.permutation(len(labeled))
+        history = model.fit(X_labeled[order], y_labeled[order], batch_size=args.nBatch, epochs=1, shuffle=False,
+                            verbose=0, validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
+                            callbacks=[validation]).history
+        if not np.isfinite(history["loss"][0]):
+            raise TrainingDiverged(f"training diverged (loss {history['loss'][0]} at epoch {epoch + 1} with "
+                                   f"{len(labeled)} labeled samples): this step was not written; lower the learning "
+                                   "rate or check the data")
+        if history["val_accuracy"][0] > best_accuracy:
+            best_accuracy, best_weights = history["val_accuracy"][0], model.get_weights()
+    model.set_weights(best_weights)
     fitted = time.perf_counter()
-    losses = history.history["loss"]
-    if not np.all(np.isfinite(losses)):
-        raise TrainingDiverged(f"training diverged (loss {losses[-1]} at epoch {len(losses)} with {len(labeled)} "
-                               "labeled samples): this step was not written; lower the learning rate or check the data")
     _, accuracy = model.evaluate(X_test, y_test, batch_size=models.FEATURE_BATCH, verbose=0)
     timings.update(training=fitted - started - validation.seconds, validation=validation.seconds,
                    test=time.perf_counter() - fitted)
@@ -166,10 +172,13 @@ def step_record(args, rep, step, n_labeled, accuracy, timings):
             "dataset": args.dataset, "network": args.network, "strategy": args.strategy, "backend": backend.NAME}
 
 
+ENVIRONMENT = {"backend": "KERAS_BACKEND", "threads": "LDMS_THREADS"}  # the run settings that are not flags
+
+
 def run_settings(args):
-    """Return the settings that shape a run's curves (those flags and the Keras backend), as saved with its
-    state and in settings.json."""
-    return {name: getattr(args, name) for name in RESUMED} | {"backend": backend.NAME}
+    """Return the settings that shape a run's curves (those flags, the Keras backend and LDMS_THREADS, which
+    changes how the framework splits its sums), as saved with its state and in settings.json."""
+    return {name: getattr(args, name) for name in RESUMED} | {"backend": backend.NAME, "threads": backend.threads()}
 
 
 def step_seed(seed, step):
@@ -188,8 +197,8 @@ def resume_or_start(args, rep, train, n_classes, state_path):
         protocol_rng = np.random.RandomState(args.seed + rep)  # replays the original's global-generator draws
         split = initial_split(train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
         return ([], *split, protocol_rng, 0)
-    saved = {"backend": "tensorflow"} | state["settings"]  # older states were all TensorFlow runs
-    differences = [f"{'KERAS_BACKEND' if name == 'backend' else '--' + name} {saved.get(name)} there, {value} here"
+    saved = {"backend": "tensorflow", "threads": 0} | state["settings"]  # older states: TensorFlow, default threads
+    differences = [f"{ENVIRONMENT.get(name, '--' + name)} {saved.get(name)} there, {value} here"
                    for name, value in settings.items() if saved.get(name) != value and name != "nStep"]
     if differences:
         raise UserError(f"{state_path} was made with other settings ({'; '.join(differences)}): run the same "
@@ -248,7 +257,8 @@ def run_steps(args, rep, train, test, n_classes, folder):
     for step in range(first_step, args.nStep + 1):
         timings, n_labeled = {}, len(labeled)
         keras.utils.set_random_seed(step_seed(seed, step))  # model initialisation and training order
-        model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes, timings)
+        batch_rng = np.random.default_rng([seed, step, 1])  # the batch orders: a stream apart from the query's
+        model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes, timings, batch_rng)
         if step < len(accuracies):  # the retrained last step of an extended run: its accuracy is on file
             if f"{accuracy:.5f}" != f"{accuracies[step]:.5f}":
                 print(f"warning: step {step} trained again gives {accuracy:.5f}, {accuracies[step]:.5f} on file: "
@@ -298,6 +308,7 @@ def run(args, reps=None, wait=False):
     """Run the repetitions ``reps`` (default: all of --nRep) of the experiment described by ``args``;
     results go under args.out. A repetition another process holds is left to it with one line saying so, or
     with ``wait`` waited for. Return {rep: test accuracies} of the repetitions this process ran or found finished."""
+    backend.configure()
     train, test, n_classes, folder = prepare(args)
     print("\n".join(describe_run(args, len(train[1]), len(test[1]))), flush=True)
     accuracies = {}

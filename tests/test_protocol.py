@@ -173,7 +173,7 @@ def test_a_run_killed_between_a_step_log_line_and_the_state_resumes_to_one_line_
     assert log.read_text().count("\n") == 3 and log.read_text().endswith("}\n")  # the torn line is gone
 
 
-def untrained(args, train, test, labeled, valid, n_classes, timings):
+def untrained(args, train, test, labeled, valid, n_classes, timings, batch_rng):
     """Stands for train_and_test where only the indices matter: no model, accuracy 0.5."""
     timings.update(training=0.0, validation=0.0, test=0.0)
     return None, 0.5
@@ -225,17 +225,19 @@ def scripted_model(schedule):
     """Return a get_model whose model holds, through epoch e, the Dense weights ``schedule[e]`` (learning rate 0:
     training moves nothing), so each epoch's validation and test accuracy are known in advance."""
     class HoldScheduledWeights(keras.callbacks.Callback):
+        epochs_begun = 0  # over all of a step's fit calls
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.model.layers[-1].set_weights(schedule[epoch])
+            self.model.layers[-1].set_weights(schedule[self.epochs_begun])
+            self.epochs_begun += 1
 
     def get_model(network, input_shape, n_classes):
         model = keras.Sequential([keras.Input(shape=input_shape), keras.layers.Flatten(),
                                   keras.layers.Dense(n_classes, activation="softmax")])
         model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], run_eagerly=True)
-        fit = model.fit
-        model.fit = lambda *args, callbacks=(), **kwargs: fit(*args, callbacks=[*callbacks, HoldScheduledWeights()],
-                                                               **kwargs)
+        fit, hold = model.fit, HoldScheduledWeights()
+        model.fit = lambda *args, callbacks=(), **kwargs: fit(*args, callbacks=[*callbacks, hold], **kwargs)
         return model
 
     return get_model

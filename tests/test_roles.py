@@ -25,14 +25,17 @@ def protocol_sets(y):
 
 
 def recording_model(calls):
-    """Return a get_model whose models append what reaches fit, its validation data and evaluate to ``calls``."""
+    """Return a get_model whose models append to ``calls`` a dict each: what reaches each of its fit calls (one an
+    epoch), their validation data, and evaluate."""
     def get_model(network, input_shape, n_classes):
         model = one_layer_model(network, input_shape, n_classes)
         fit, evaluate = model.fit, model.evaluate
+        calls.append({"fits": []})
 
         def recording_fit(x, y, validation_data, **kwargs):
-            calls.append({"trained on": image_indices(x), "training labels": y,
-                          "validated on": image_indices(validation_data[0]), "validation labels": validation_data[1]})
+            calls[-1]["fits"].append({"trained on": image_indices(x), "training labels": y,
+                                      "validated on": image_indices(validation_data[0]),
+                                      "validation labels": validation_data[1]})
             return fit(x, y, validation_data=validation_data, **kwargs)
 
         def recording_evaluate(x, y, **kwargs):
@@ -66,10 +69,12 @@ def test_training_selection_testing_and_every_query_array_use_their_own_set(tmp_
     assert np.bincount(y[labeled]).tolist() == [2, 2, 2] and np.bincount(y[valid]).tolist() == [4, 4, 4]
     assert len(calls) == 3 and len(queries) == 2  # 3 models; the last step makes no query
     for step, call in enumerate(calls):
-        np.testing.assert_array_equal(call["trained on"], labeled)  # 6, then 10, then 14 labels
-        np.testing.assert_array_equal(call["training labels"], y[labeled])
-        np.testing.assert_array_equal(call["validated on"], valid)  # the same 12 at every step
-        np.testing.assert_array_equal(call["validation labels"], y[valid])
+        assert len(call["fits"]) == 2  # one fit call an epoch, each on the labeled set in an order of its own
+        for fit in call["fits"]:
+            np.testing.assert_array_equal(np.sort(fit["trained on"]), np.sort(labeled))  # 6, then 10, then 14 labels
+            np.testing.assert_array_equal(fit["training labels"], y[fit["trained on"]])
+            np.testing.assert_array_equal(fit["validated on"], valid)  # the same 12 at every step
+            np.testing.assert_array_equal(fit["validation labels"], y[valid])
         np.testing.assert_array_equal(call["tested on"], np.arange(240, 270))  # the whole test set, in order
         np.testing.assert_array_equal(call["test labels"], y_test)
         if step == 2:

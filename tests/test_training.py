@@ -1,7 +1,6 @@
 """How a step trains (docs/algorithm.md section 1.3): nEpoch epochs, each one pass over the labeled set in shuffled
-batches of nBatch; the weights kept are those of the epoch with the highest validation accuracy, and they are the
-ones tested. A new order in every epoch, as the protocol asks, is an expected failure on TensorFlow (its test says
-why).
+batches of nBatch, in a new order every epoch; the weights kept are those of the epoch with the highest validation
+accuracy, and they are the ones tested.
 
 The runs are experiment.run in this process on tiny made-up datasets with a one-layer model.
 """
@@ -47,8 +46,6 @@ def test_each_epoch_passes_over_the_labeled_set_once_in_shuffled_batches_of_nbat
         assert order.tolist() != labeled.tolist()  # shuffled
 
 
-@pytest.mark.xfail(strict=True, reason="on TensorFlow, Keras draws the same batch order in every epoch of a step "
-                                       "once keras.utils.set_random_seed is set (JAX draws a new one)")
 def test_each_epoch_sees_the_labeled_set_in_an_order_of_its_own(epochs):
     batches, _ = epochs
     orders = {tuple(np.concatenate(batches[first : first + 3])) for first in (0, 3, 6)}
