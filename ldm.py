@@ -130,27 +130,31 @@ def ldm_draws(features_pool, features_sample, kernel, bias, *, rng, stop_cond=10
             yield level + (streak == stop_cond), draws, ldm
 
 
-WORKERS = os.cpu_count() or 1
+@functools.cache
+def _blas():
+    """Return the threadpoolctl controller of NumPy's BLAS, found once."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
 
 
 @functools.cache
-def _workers():
-    """Return the thread pool (WORKERS threads) and the BLAS controller (threadpoolctl) that
-    ``_in_parallel`` uses, made once."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadPoolExecutor(WORKERS), ThreadpoolController()
+def _pool(workers):
+    """Return a pool of ``workers`` threads, made once per count."""
+    return ThreadPoolExecutor(workers)
 
 
 def _in_parallel(work, n_rows, block):
     """Call ``work(start, stop)`` on consecutive row ranges covering 0..n_rows, of at most ``block`` rows and
-    at least WORKERS ranges when there are that many rows, from WORKERS threads, each with a one-thread
-    BLAS: independent ranges keep every core busy without the BLAS threads waiting on one another, and
-    the work after each product runs in parallel too. Return when all are done."""
-    size = max(1, min(block, -(-n_rows // WORKERS)))
-    pool, blas = _workers()
-    with blas.limit(limits=1, user_api="blas"):
-        list(pool.map(lambda start: work(start, min(start + size, n_rows)), range(0, n_rows, size)))
+    at least one per worker when there are that many rows, from as many worker threads as the BLAS has
+    threads (the CPUs, or LDMS_THREADS), each with a one-thread BLAS: independent products keep every core
+    busy without the BLAS threads of one product waiting on each other, and the work after each product
+    runs in parallel too. Return when all are done."""
+    blas = _blas()
+    workers = max([library["num_threads"] for library in blas.info()], default=1)
+    size = max(1, min(block, -(-n_rows // workers)))
+    with blas.limit(limits=1):
+        list(_pool(workers).map(lambda start: work(start, min(start + size, n_rows)), range(0, n_rows, size)))
 
 
 class _Rows:
