@@ -108,9 +108,8 @@ MUTANTS = (
            "validation_data=(X[labeled], y[labeled])", ROLE_TESTS + TRAINING_TESTS),
     Mutant("tested_on_the_validation_set", "experiment.py", "model.evaluate(X_test, y_test,",
            "model.evaluate(X[valid], y[valid],", ROLE_TESTS + TRAINING_TESTS),
-    Mutant("trained_on_labeled_and_validation", "experiment.py", "X_labeled, y_labeled = X[labeled], y[labeled]",
-           "X_labeled, y_labeled = X[np.concatenate([labeled, valid])], y[np.concatenate([labeled, valid])]",
-           ROLE_TESTS),
+    Mutant("trained_on_the_validation_set", "experiment.py", "X_labeled, y_labeled = X[labeled], y[labeled]",
+           "X_labeled, y_labeled = X[valid], y[valid]", ROLE_TESTS),
     # Which set reaches the strategy and LDM.
     Mutant("sampling_set_features_from_the_pool", "models.py", '(sample, "features_sample")',
            '(pool, "features_sample")', ROLE_TESTS),
