@@ -1,8 +1,8 @@
 """How fast one machine gets through a grid of MNIST repetitions, per way of splitting its cores.
 
 Each configuration runs the same small grid (strategies x repetitions, each job one `run_mnist.py` process
-for one repetition) with P processes at a time and T threads each (LDMS_THREADS), on one Keras backend. It prints the wall time of the whole grid per configuration and whether each
-job's results file is byte-identical to the first configuration's of the same backend. XLA compilation is
+for one repetition) with P processes at a time and T threads each (LDMS_THREADS), on one Keras backend. It
+prints the wall time of the whole grid per configuration and whether each job's results file is byte-identical to the first configuration's of the same backend. XLA compilation is
 always on with JAX; TensorFlow has none here, since Keras turns it off where ops are deterministic.
 
     python3 bench/grid_throughput.py --data-dir DIR [--configs tensorflow:1x0 tensorflow:2x1 jax:2x1 ...]
