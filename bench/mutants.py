@@ -87,9 +87,10 @@ MUTANTS = (
            "nearest = nearest if len(picked) > 1 else np.minimum(nearest, squared_pool", ("tests/test_strategies.py",)),
     Mutant("badge_distances_to_the_first_centre_only", "strategies.py", "squared_distances(picked[-1])",
            "squared_distances(picked[0])", ("tests/test_strategies.py",)),
-    Mutant("mnist_nEpoch_40", "flags.py", 'Flag("nEpoch", 50, 150', 'Flag("nEpoch", 40, 150', ("tests/test_flags.py",)),
-    Mutant("cifar10_nPool_2000", "flags.py", 'Flag("nPool", 2000, 4000', 'Flag("nPool", 2000, 2000',
+    Mutant("mnist_nEpoch_40", "flags.py", 'name="nEpoch", mnist=50,', 'name="nEpoch", mnist=40,',
            ("tests/test_flags.py",)),
+    Mutant("cifar10_nPool_2000", "flags.py", 'name="nPool", mnist=2000, cifar10=4000,',
+           'name="nPool", mnist=2000, cifar10=2000,', ("tests/test_flags.py",)),
     Mutant("logit_ties_always_flip", "ldm.py", "flipped_block[tied_rows, tied_draws] = first < predicted[tied_rows]",
            "flipped_block[tied_rows, tied_draws] = True", ("tests/test_ldm.py",)),
     # How a step trains: epochs, batches, their order, the epoch kept, the set each pass sees.

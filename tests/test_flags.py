@@ -7,7 +7,7 @@ import pytest
 import plot_results
 import quiet
 from conftest import ROOT
-from flags import COUNTS, RESUMED
+from flags import COUNTS, RECORDED
 
 PAPER_DEFAULTS = {  # docs/algorithm.md section 5, plus the strategy, the BALD passes, the repetitions and the seed
     "mnist": {"dataset": "mnist", "network": "SCNN", "nBatch": 32, "nEpoch": 50, "nValid": 5000, "nInit": 20,
@@ -52,6 +52,6 @@ def test_plots_count_labeled_samples_with_the_run_scripts_defaults():
     assert plot_results.DEFAULT_BUDGET == {"mnist": (20, 20), "cifar10": (200, 400)}  # (nInit, nQuery)
 
 
-def test_counts_and_resumed_settings():
+def test_counts_and_recorded_settings():
     assert COUNTS == ("nBatch", "nEpoch", "nValid", "nInit", "nPool", "nQuery", "nSample", "nMC", "nRep")
-    assert "nRep" not in RESUMED and {"seed", "strategy", "nQuery", "nStep"} <= set(RESUMED)
+    assert "nRep" not in RECORDED and {"seed", "strategy", "nQuery", "nStep"} <= set(RECORDED)
