@@ -16,14 +16,13 @@ import json
 import math
 import re
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy.stats import ttest_rel
 
+import stats
 from data import DATASETS
 from errors import UserError
 from flags import defaults
@@ -35,11 +34,7 @@ FOLDER_NAME = re.compile(r"([^_]+)_([^_]+)(?:_(.+))?")  # {dataset}_{network}[_{
 DEFAULT_STRATEGY = "ldms"
 DEFAULT_BUDGET = {dataset: (defaults(dataset)["nInit"], defaults(dataset)["nQuery"])  # of run_mnist.py, run_cifar10.py
                   for dataset in DATASETS}
-ALPHA = 0.05  # significance level of the paired t-tests
-FILE_PRECISION = 5e-6  # half the last digit of '%.5f': smaller step-0 differences are rounding
 PROFILE_TAUS = (1.0, 1.01, 1.05, 1.1)  # taus printed in the performance profile table
-LEVEL_SPACINGS = (0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)  # of the default accuracy levels, coarsest first
-REACH_TOLERANCE = 1e-9  # a mean equal to a level up to float rounding reaches it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,202 +225,7 @@ def labeled_counts(run, n_steps):
     return run.n_init + np.arange(n_steps) * run.n_query
 
 
-# Statistics (pure functions on arrays)
-
-
-def std_over_reps(values):
-    """Return the sample standard deviation (ddof=1) over axis 0; nan where there is one repetition only."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return np.full(values.shape[1:], np.nan)
-    return values.std(axis=0, ddof=1)
-
-
-def summary(accs):
-    """Return (mean over steps, its std, final-step mean, its std, repetitions) of accs[repetition, step]:
-    each repetition's mean over its steps, then the mean and sample std of these over repetitions."""
-    per_rep = accs.mean(axis=1)
-    return (float(per_rep.mean()), float(std_over_reps(per_rep)), float(accs[:, -1].mean()),
-            float(std_over_reps(accs[:, -1])), len(accs))
-
-
-def paired_outcomes(a, b, alpha=ALPHA):
-    """Return per step +1 (a significantly higher), -1 (significantly lower) or 0 (tie), from two-sided
-    paired t-tests over the rows of a[repetition, step] and b[repetition, step] (row r of both is the
-    same repetition). With fewer than 2 rows every step is a tie. A step whose differences are all zero
-    has a nan p-value (a tie); all equal but nonzero gives p = 0 (a win or loss)."""
-    if len(a) < 2:
-        return np.zeros(a.shape[1], dtype=int)
-    with warnings.catch_warnings():
-        # constant differences (identical step-0 models) make scipy warn; their nan / 0 p-values are fine
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p_values = ttest_rel(a, b, axis=0).pvalue
-    direction = np.sign(a.mean(axis=0) - b.mean(axis=0)).astype(int)
-    return np.where(p_values < alpha, direction, 0)
-
-
-def outcome_matrix(stacks):
-    """Return (outcomes, untestable) for a list of (repetition numbers, accs[repetition, step]) stacks
-    with the same number of steps: outcomes[i, j, step] is paired_outcomes of i against j over the
-    repetitions both have (0 on the diagonal), untestable the pairs (i, j), i < j, with fewer than 2."""
-    n_steps = stacks[0][1].shape[1]
-    outcomes = np.zeros((len(stacks), len(stacks), n_steps), dtype=int)
-    untestable = []
-    for i, (reps_i, accs_i) in enumerate(stacks):
-        for j, (reps_j, accs_j) in enumerate(stacks):
-            if i == j:
-                continue
-            common = np.intersect1d(reps_i, reps_j)
-            if len(common) < 2 and i < j:
-                untestable.append((i, j))
-            outcomes[i, j] = paired_outcomes(accs_i[np.isin(reps_i, common)], accs_j[np.isin(reps_j, common)])
-    return outcomes, untestable
-
-
-def win_tie_loss(outcomes):
-    """Return (wins, ties, losses), each [i, j] = the number of steps at which i wins / ties / loses against j."""
-    return (outcomes == 1).sum(axis=2), (outcomes == 0).sum(axis=2), (outcomes == -1).sum(axis=2)
-
-
-def penalty_matrix(outcomes):
-    """Return the (k+1, k) penalty matrix of k >= 2 strategies: entry (i, j) is the share of steps at which
-    i beats j significantly (0 on the diagonal); the last row is each column's mean over the k-1 other
-    strategies, how often that strategy is beaten (lower is better)."""
-    k, _, n_steps = outcomes.shape
-    shares = (outcomes == 1).sum(axis=2) / n_steps
-    return np.vstack([shares, shares.sum(axis=0) / (k - 1)])
-
-
-def step0_stats(values):
-    """Return (mean, sample std, n, standard error = std / sqrt(n)) of one strategy's step-0 accuracies;
-    std and standard error are nan with one value."""
-    std = float(std_over_reps(values))
-    return float(np.mean(values)), std, len(values), std / np.sqrt(len(values))
-
-
-def step0_disagreements(step0):
-    """Return {strategy: [the other strategies whose step-0 mean differs from its own]} for
-    step0 = {strategy: its step-0 accuracies, one per repetition}.
-
-    Two step-0 means differ when they are further apart than two standard errors of their difference,
-    sqrt(se_a^2 + se_b^2) with se = sample std / sqrt(n) of each strategy's values, and further than
-    the files' rounding. Strategies with a single value (no standard error) differ from none. The
-    repetitions of different strategies share seeds, so the two samples are not independent: this is a
-    screen for broken comparisons, not an exact test."""
-    stats = {strategy: step0_stats(values) for strategy, values in step0.items()}
-    disagreements = {}
-    for strategy, (mean, _, _, se) in stats.items():
-        disagreements[strategy] = [
-            other for other, (other_mean, _, _, other_se) in stats.items()
-            if other != strategy and abs(mean - other_mean) > max(2 * np.hypot(se, other_se), FILE_PRECISION)]
-    return disagreements
-
-
-def step0_off(disagreements):
-    """Return the strategies whose step-0 mean differs from more than half of the others'. Comparing
-    with each other strategy, rather than with the others pooled, keeps one broken strategy from making
-    the consistent ones look off as well. With two strategies that differ, both are returned."""
-    n_others = len(disagreements) - 1
-    return [strategy for strategy, others in disagreements.items() if len(others) > n_others / 2]
-
-
-def profile_ratios(group_means):
-    """Return {strategy: best mean / its mean at every (group, step) point} from one {strategy: mean
-    accuracy per step} dict per group. A strategy missing from a group gets inf at that group's points
-    (never within any tau), as does an accuracy of 0 below a best above 0."""
-    strategies = sorted(set().union(*group_means))
-    ratios = {strategy: [] for strategy in strategies}
-    for means in group_means:
-        best = np.max(list(means.values()), axis=0)
-        for strategy in strategies:
-            if strategy not in means:
-                ratios[strategy].append(np.full(len(best), np.inf))
-                continue
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios[strategy].append(np.where(means[strategy] == best, 1.0, best / means[strategy]))
-    return {strategy: np.concatenate(parts) for strategy, parts in ratios.items()}
-
-
-def default_levels(mean_curves):
-    """Return the default accuracy levels of the label savings, ascending: the multiples of the coarsest
-    spacing in LEVEL_SPACINGS that puts at least 3 of them in the range every curve covers, above the
-    highest of the curves' lowest points and at most the lowest of their highest points (so every curve
-    reaches each level and is below it somewhere). More than 5 are thinned to every k-th down from the highest;
-    fewer than 3 remain only when even the finest spacing gives no more; none when the ranges do not overlap."""
-    low = max(curve.min() for curve in mean_curves)
-    high = min(curve.max() for curve in mean_curves)
-    for spacing in LEVEL_SPACINGS:
-        first = math.floor(low / spacing + REACH_TOLERANCE) + 1
-        last = math.floor(high / spacing + REACH_TOLERANCE)
-        levels = [round(k * spacing, 6) for k in range(first, last + 1)]
-        if len(levels) >= 3:
-            break
-    every = max(1, math.ceil(len(levels) / 5))
-    return levels[(len(levels) - 1) % every::every]
-
-
-def labels_to_reach(labeled, mean, level):
-    """Return the first labeled count at which the mean curve is at least ``level`` (at the counts measured,
-    no interpolation; a later dip does not matter), or None if it never is."""
-    reached = np.flatnonzero(mean >= level - REACH_TOLERANCE)
-    return int(labeled[reached[0]]) if len(reached) else None
-
-
-def saving(labels, final, random_labels, random_final):
-    """Return (bound, ratio) of random's labels to a strategy's for one level: ('', ratio) when both reach
-    it; ('> ', random's final count / the strategy's labels) when random never does (it needs more than
-    its final count); ('< ', random's labels / the strategy's final count) when the strategy never does;
-    None when neither does. ``labels`` and ``random_labels`` are labels_to_reach's answers, ``final`` and
-    ``random_final`` the last labeled counts."""
-    if labels is not None and random_labels is not None:
-        return "", random_labels / labels
-    if labels is not None:
-        return "> ", random_final / labels
-    if random_labels is not None:
-        return "< ", random_labels / final
-    return None
-
-
-def reach_records(counts, means, levels):
-    """Return (strategy, level, labels, final labeled count, saving) for each strategy of ``means``
-    ({strategy: mean accuracy per step}, measured at ``counts`` {strategy: labeled count per step}) and each
-    level: labels_to_reach, and saving against random (None without random in ``means``)."""
-    records = []
-    for strategy, mean in means.items():
-        final = int(counts[strategy][-1])
-        for level in levels:
-            labels = labels_to_reach(counts[strategy], mean, level)
-            ratio = None
-            if "random" in means:
-                random_labels = labels_to_reach(counts["random"], means["random"], level)
-                ratio = saving(labels, final, random_labels, int(counts["random"][-1]))
-            records.append((strategy, level, labels, final, ratio))
-    return records
-
-
-def profile_fractions(ratios, taus):
-    """Return for each tau the fraction of ``ratios`` that are at most tau."""
-    return (np.asarray(ratios)[None, :] <= np.asarray(taus, dtype=float)[:, None]).mean(axis=1)
-
-
 # Text output
-
-
-def markdown_table(header, rows):
-    """Return a Markdown table of string cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def reach_cell(labels, final, ratio):
-    """Return a savings table cell: '80 (1.50x)', '80 (> 2.75x)', 'not reached by 220 labels (< 0.55x)'."""
-    cell = f"not reached by {final} labels" if labels is None else str(labels)
-    return cell + (f" ({ratio[0]}{ratio[1]:.2f}x)" if ratio else "")
-
-
-def plus_minus(mean, std):
-    """Return 'mean ± std' with 4 decimals."""
-    return f"{mean:.4f} ± {std:.4f}"
 
 
 def notify(line):
@@ -433,22 +233,29 @@ def notify(line):
     print(line, file=sys.stderr)
 
 
+def write_table(stem, title, text, header, rows):
+    """Write a table as stem.md (``title``, a blank line, the Markdown ``text``) and as stem.csv (``header``, then
+    ``rows``)."""
+    Path(f"{stem}.md").write_text(f"{title}\n\n{text}\n")
+    with open(f"{stem}.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def report_step0(runs, stacks):
     """Print the step-0 accuracies of a group's strategies side by side, and a warning for each
-    strategy whose step 0 differs from most others' (see step0_disagreements)."""
+    strategy whose step 0 differs from most others' (see stats.step0_disagreements)."""
     step0 = {strategy: accs[:, 0] for strategy, (_, accs) in stacks.items()}
-    disagreements = step0_disagreements(step0)
-    rows = []
-    for strategy, values in step0.items():
-        mean, std, n, _ = step0_stats(values)
-        rows.append([strategy, f"{mean:.4f}", f"{std:.4f}", str(n), ", ".join(disagreements[strategy]) or "-"])
+    disagreements = stats.step0_disagreements(step0)
     print(f"\nStep 0 ({', '.join(sorted({str(run.n_init) for run in runs}))} labeled, before any query); "
           "differs from = step-0 means more than 2 standard errors apart:\n")
-    print(markdown_table(["strategy", "mean", "std", "n", "differs from"], rows))
+    rows = stats.step0_rows(step0, disagreements)
+    print(stats.markdown_table(["strategy", "mean", "std", "n", "differs from"], rows))
     single = [strategy for strategy, values in step0.items() if len(values) < 2]
     if single:
         notify(f"note: {', '.join(single)}: one repetition only, its step 0 cannot be checked")
-    for strategy in step0_off(disagreements):
+    for strategy in stats.step0_off(disagreements):
         notify(f"warning: {runs[0].dataset} {runs[0].network}: {strategy}'s step-0 accuracy differs from "
                f"{', '.join(disagreements[strategy])} by more than 2 standard errors: its initial models are "
                "not those of the others, so its comparison with them is broken")
@@ -457,89 +264,67 @@ def report_step0(runs, stacks):
 def report_table(runs, stacks, stem):
     """Print the summary table of a group (mean over steps and final step, each mean ± std over
     repetitions, and the number of repetitions) and write it as stem.md and stem.csv."""
-    header = ["strategy", "mean over steps", "final step", "final labeled", "repetitions"]
-    rows, records = [], []
-    for run in runs:
-        accs = stacks[run.strategy][1]
-        mean, mean_std, final, final_std, n = summary(accs)
-        final_labeled = int(labeled_counts(run, accs.shape[1])[-1])
-        rows.append([run.strategy, plus_minus(mean, mean_std), plus_minus(final, final_std), str(final_labeled),
-                     str(n)])
-        records.append([run.strategy, n, f"{mean:.6f}", f"{mean_std:.6f}", f"{final:.6f}", f"{final_std:.6f}",
-                        final_labeled])
-    text = markdown_table(header, rows)
+    accs = {strategy: values for strategy, (_, values) in stacks.items()}
+    final_labeled = {run.strategy: int(labeled_counts(run, accs[run.strategy].shape[1])[-1]) for run in runs}
+    rows, records = stats.summary_rows(accs, final_labeled)
+    text = stats.markdown_table(["strategy", "mean over steps", "final step", "final labeled", "repetitions"], rows)
     title = f"{runs[0].dataset} {runs[0].network}: test accuracy, mean ± sample std over repetitions"
     print(f"\n{title}\n\n{text}")
-    Path(f"{stem}.md").write_text(f"{title}\n\n{text}\n")
-    with open(f"{stem}.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["strategy", "repetitions", "mean_accuracy", "mean_accuracy_std", "final_accuracy",
-                         "final_accuracy_std", "final_labeled"])
-        writer.writerows(records)
+    write_table(stem, title, text, ["strategy", "repetitions", "mean_accuracy", "mean_accuracy_std", "final_accuracy",
+                                    "final_accuracy_std", "final_labeled"], records)
 
 
 def report_savings(runs, stacks, levels, stem):
-    """Print, per strategy and accuracy level (``levels``, or default_levels when empty), the labeled count
+    """Print, per strategy and accuracy level (``levels``, or stats.default_levels when empty), the labeled count
     at which the strategy's mean curve first reaches it and the saving against random (random's labels /
     the strategy's), and write the table as stem.md and stem.csv."""
     counts = {run.strategy: labeled_counts(run, stacks[run.strategy][1].shape[1]) for run in runs}
     means = {strategy: accs.mean(axis=0) for strategy, (_, accs) in stacks.items()}
     group = f"{runs[0].dataset} {runs[0].network}"
-    levels = levels or default_levels(list(means.values()))
+    levels = levels or stats.default_levels(list(means.values()))
     if not levels:
-        notify(f"note: {group}: no multiple of {LEVEL_SPACINGS[-1]} lies in the accuracy range every mean curve "
+        notify(f"note: {group}: no multiple of {stats.LEVEL_SPACINGS[-1]} lies in the accuracy range every mean curve "
                "covers, so there are no default levels to reach: name some with --reach")
         return
     if "random" not in means:
         notify(f"note: {group} has no random: the labels to reach each level, without savings")
-    records = reach_records(counts, means, levels)
-    rows = [[strategy] + [reach_cell(*record[2:]) for record in records if record[0] == strategy]
-            for strategy in means]
-    text = markdown_table(["strategy", *(f"reach {level:g}" for level in levels)], rows)
+    records = stats.reach_records(counts, means, levels)
+    text = stats.markdown_table(["strategy", *(f"reach {level:g}" for level in levels)], stats.savings_rows(records))
     title = (f"{group}: labeled samples at which the mean curve first reaches each test accuracy (at the "
              "counts measured), and in brackets the saving, random's labels / the strategy's")
     print(f"\n{title}\n\n{text}")
-    Path(f"{stem}.md").write_text(f"{title}\n\n{text}\n")
-    with open(f"{stem}.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["strategy", "level", "labels", "final_labeled", "saving"])
-        writer.writerows([strategy, f"{level:g}", "" if labels is None else labels, final,
-                          "" if ratio is None else f"{ratio[0]}{ratio[1]:.6f}"]
-                         for strategy, level, labels, final, ratio in records)
+    write_table(stem, title, text, ["strategy", "level", "labels", "final_labeled", "saving"],
+                stats.savings_csv_rows(records))
 
 
 def report_pairwise(runs, stacks, path):
     """Print the win/tie/loss matrix of a group's strategies and save its penalty matrix as ``path``."""
     strategies = [run.strategy for run in runs]
-    outcomes, untestable = outcome_matrix([stacks[strategy] for strategy in strategies])
-    wins, ties, losses = win_tie_loss(outcomes)
+    outcomes, untestable = stats.outcome_matrix([stacks[strategy] for strategy in strategies])
     n_steps = outcomes.shape[2]
-    rows = [[strategies[i]] + ["-" if i == j else f"{wins[i, j]}/{ties[i, j]}/{losses[i, j]}"
-                               for j in range(len(strategies))] for i in range(len(strategies))]
     print(f"\nWins/ties/losses of the row against the column over {n_steps} steps (paired two-sided t-test "
-          f"over repetitions, p < {ALPHA}):\n")
-    print(markdown_table(["", *strategies], rows))
+          f"over repetitions, p < {stats.ALPHA}):\n")
+    print(stats.markdown_table(["", *strategies], stats.win_tie_loss_rows(strategies, outcomes)))
     for i, j in untestable:
         notify(f"note: {strategies[i]} and {strategies[j]} share fewer than 2 repetitions: no t-test is "
                "possible, all their steps count as ties")
-    plot_penalty(strategies, penalty_matrix(outcomes), f"{runs[0].dataset} {runs[0].network}", n_steps, path)
+    plot_penalty(strategies, stats.penalty_matrix(outcomes), f"{runs[0].dataset} {runs[0].network}", n_steps, path)
 
 
 def report_profile(group_means, out, colors):
     """Print the performance profile at a few taus and save it as out/profile.png; ``group_means`` is
     {(dataset, network): {strategy: mean accuracy per step}}."""
-    ratios = profile_ratios(list(group_means.values()))
+    ratios = stats.profile_ratios(list(group_means.values()))
     for strategy in ratios:
         absent = [f"{dataset} {network}" for (dataset, network), means in group_means.items() if strategy not in means]
         if absent:
             notify(f"note: {strategy} has no results on {', '.join(absent)}: the performance profile counts "
                    "those points as never within tau")
-    rows = [[strategy] + [f"{fraction:.3f}" for fraction in profile_fractions(values, PROFILE_TAUS)]
-            for strategy, values in ratios.items()]
     n_points = len(next(iter(ratios.values())))
     print(f"\n## Performance profile\n\nFraction of the {n_points} (dataset, step) points at which the strategy's "
           "mean accuracy is within a factor tau of the best (best / accuracy <= tau):\n")
-    print(markdown_table(["strategy", *(f"tau={tau:g}" for tau in PROFILE_TAUS)], rows))
+    print(stats.markdown_table(["strategy", *(f"tau={tau:g}" for tau in PROFILE_TAUS)],
+                               stats.profile_rows(ratios, PROFILE_TAUS)))
     plot_profile(ratios, colors, out / "profile.png")
 
 
@@ -562,7 +347,7 @@ def plot_curves(runs, stacks, colors, stem):
                            height_ratios=[3, 2] if with_random else [1])[:, 0]
     for run in runs:
         accs = stacks[run.strategy][1]
-        x, mean, std = labeled_counts(run, accs.shape[1]), accs.mean(axis=0), std_over_reps(accs)
+        x, mean, std = labeled_counts(run, accs.shape[1]), accs.mean(axis=0), stats.std_over_reps(accs)
         color = colors[run.strategy]
         axes[0].plot(x, mean, color=color, marker="o", markersize=3, label=f"{run.strategy} (n={len(accs)})")
         axes[0].fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
@@ -599,7 +384,7 @@ def plot_penalty(strategies, matrix, title, n_steps, path):
     axis.set_xlabel("beaten strategy")
     axis.set_ylabel("winning strategy")
     axis.set_title(f"{title}: penalty matrix ({n_steps} steps)")
-    figure.colorbar(image, ax=axis, label=f"share of steps won (p < {ALPHA})")
+    figure.colorbar(image, ax=axis, label=f"share of steps won (p < {stats.ALPHA})")
     figure.savefig(path, dpi=150)
 
 
@@ -611,7 +396,7 @@ def plot_profile(ratios, colors, path):
     figure = new_figure(figsize=(6, 4.2))
     axis = figure.subplots()
     for strategy, values in ratios.items():
-        axis.step(taus, profile_fractions(values, taus), where="post", color=colors[strategy], label=strategy)
+        axis.step(taus, stats.profile_fractions(values, taus), where="post", color=colors[strategy], label=strategy)
     axis.set_xlim(1, upper)
     axis.set_ylim(0, 1.02)
     axis.set_xlabel("tau (best mean accuracy / strategy's)")

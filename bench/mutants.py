@@ -144,7 +144,7 @@ MUTANTS = (
     Mutant("penalty_cells_from_the_losing_side", "plot_results.py", "penalty_matrix(outcomes), f",
            "penalty_matrix(-outcomes), f", FIGURE_TESTS),
     Mutant("penalty_numbers_in_swapped_cells", "plot_results.py", "axis.text(j, i,", "axis.text(i, j,", FIGURE_TESTS),
-    Mutant("band_of_the_population_std", "plot_results.py", "accs.mean(axis=0), std_over_reps(accs)",
+    Mutant("band_of_the_population_std", "plot_results.py", "accs.mean(axis=0), stats.std_over_reps(accs)",
            "accs.mean(axis=0), accs.std(axis=0)", FIGURE_TESTS),
     Mutant("curves_against_steps", "plot_results.py", "x, mean, std = labeled_counts(run, accs.shape[1]),",
            "x, mean, std = np.arange(accs.shape[1]),", FIGURE_TESTS),
