@@ -5,9 +5,10 @@ the performance profile.
     python3 plot_results.py [FOLDER ...] [--out DIR] [--reach LEVEL ...]
 
 Each FOLDER is a result folder ({dataset}_{network} for ldms, {dataset}_{network}_{strategy} for the
-other strategies) holding test_accs_NNN.txt files; without any, every such folder under results/ is
-used. The report is Markdown on stdout, notes and warnings go to stderr, and figures and tables are
-written into --out. A malformed or missing result is one `error:` line on stderr and exit code 2.
+other strategies) holding a results file per repetition, as layout.py names them; without any, every
+such folder under results/ is used. The report is Markdown on stdout, notes and warnings go to stderr,
+and figures and tables are written into --out. A malformed or missing result is one `error:` line on
+stderr and exit code 2.
 """
 import argparse
 import csv
@@ -22,16 +23,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+import layout
 import stats
 from data import DATASETS
 from errors import UserError
 from flags import defaults
 
 RESULTS_ROOT = Path("results")
-RESULT_FILE = re.compile(r"test_accs_(\d{3})\.txt")
 ACCURACY = re.compile(r"\d\.\d{5}")  # what '%.5f' writes for a value in [0, 1]
-FOLDER_NAME = re.compile(r"([^_]+)_([^_]+)(?:_(.+))?")  # {dataset}_{network}[_{strategy}]
-DEFAULT_STRATEGY = "ldms"
 DEFAULT_BUDGET = {dataset: (defaults(dataset)["nInit"], defaults(dataset)["nQuery"])  # of run_mnist.py, run_cifar10.py
                   for dataset in DATASETS}
 PROFILE_TAUS = (1.0, 1.01, 1.05, 1.1)  # taus printed in the performance profile table
@@ -54,7 +53,7 @@ class Run:
 
 
 def read_accuracies(path):
-    """Return the accuracies of one test_accs file, one per step, as a float array.
+    """Return the accuracies of one results file (layout.RESULTS_NAME), one per step, as a float array.
 
     Every line must be an accuracy in [0, 1] written with 5 decimals ('%.5f'); blank lines may only
     end the file. Raises UserError 'FILE:LINE: what is wrong' (line 1-based) at the first bad line."""
@@ -85,23 +84,23 @@ def accuracy_problem(line):
     return None
 
 
-def run_settings(folder):
-    """Return {dataset, network, strategy, nInit, nQuery} of a result folder: from its settings.json
-    where there is one, otherwise from the folder name and the run scripts' defaults."""
-    path = folder / "settings.json"
+def folder_settings(folder):
+    """Return {dataset, network, strategy, nInit, nQuery} of a result folder: from its settings file
+    (layout.SETTINGS) where there is one, otherwise from the folder name and the run scripts' defaults."""
+    path = folder / layout.SETTINGS
     if path.is_file():
         return settings_from_json(path)
-    match = FOLDER_NAME.fullmatch(folder.name)
-    if not match or match[1] not in DEFAULT_BUDGET:
-        raise UserError(f"{folder}: no settings.json, and the name is not {{dataset}}_{{network}}[_{{strategy}}] "
+    labels = layout.folder_labels(folder.name)
+    if labels is None or labels[0] not in DEFAULT_BUDGET:
+        raise UserError(f"{folder}: no {layout.SETTINGS}, and the name is not {{dataset}}_{{network}}[_{{strategy}}] "
                         f"with dataset {' or '.join(DEFAULT_BUDGET)}")
-    n_init, n_query = DEFAULT_BUDGET[match[1]]
-    return {"dataset": match[1], "network": match[2], "strategy": match[3] or DEFAULT_STRATEGY,
-            "nInit": n_init, "nQuery": n_query}
+    dataset, network, strategy = labels
+    n_init, n_query = DEFAULT_BUDGET[dataset]
+    return {"dataset": dataset, "network": network, "strategy": strategy, "nInit": n_init, "nQuery": n_query}
 
 
 def settings_from_json(path):
-    """Return {dataset, network, strategy, nInit, nQuery} read from a settings.json; UserError if it is
+    """Return {dataset, network, strategy, nInit, nQuery} read from a settings file; UserError if it is
     not a JSON object with these keys (texts, and whole numbers >= 1)."""
     try:
         settings = json.loads(path.read_text())
@@ -122,11 +121,11 @@ def read_run(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    files = sorted(path for path in folder.iterdir() if RESULT_FILE.fullmatch(path.name) and path.is_file())
-    if not files:
-        raise UserError(f"{folder}: no result files (test_accs_NNN.txt)")
-    settings = run_settings(folder)
-    curves = {int(RESULT_FILE.fullmatch(path.name)[1]): read_accuracies(path) for path in files}
+    numbers = layout.repetition_numbers(folder, ("results",))
+    if not numbers:
+        raise UserError(f"{folder}: no result files ({layout.RESULTS_NAME})")
+    settings = folder_settings(folder)
+    curves = {number: read_accuracies(layout.repetition_files(folder, number - 1).results) for number in numbers}
     return Run(folder, settings["dataset"], settings["network"], settings["strategy"], settings["nInit"],
                settings["nQuery"], curves)
 
@@ -136,15 +135,10 @@ def find_result_folders(root):
     if not root.is_dir():
         raise UserError(f"{root}: no such folder (name result folders, or run an experiment first)")
     folders = sorted(folder for folder in root.iterdir()
-                     if folder.is_dir() and any(RESULT_FILE.fullmatch(path.name) for path in folder.iterdir()))
+                     if folder.is_dir() and layout.repetition_numbers(folder, ("results",)))
     if not folders:
-        raise UserError(f"{root}: no result folders (folders with test_accs_NNN.txt files)")
+        raise UserError(f"{root}: no result folders (folders with {layout.RESULTS_NAME} files)")
     return folders
-
-
-def result_path(run, rep):
-    """Return the path of repetition ``rep``'s result file in ``run``."""
-    return run.folder / f"test_accs_{rep:03d}.txt"
 
 
 # Grouping and alignment
@@ -175,10 +169,12 @@ def align_lengths(runs):
     length = min(lengths.values())
     aligned, dropped, truncated = [], [], []
     for run in runs:
-        dropped += [f"{result_path(run, rep)} ({len(accs)} steps)" for rep, accs in run.curves.items()
-                    if len(accs) < length]
-        truncated += [f"{result_path(run, rep)} ({len(accs)} steps)" for rep, accs in run.curves.items()
-                      if len(accs) > length]
+        for rep, accs in run.curves.items():
+            described = f"{layout.repetition_files(run.folder, rep - 1).results} ({len(accs)} steps)"
+            if len(accs) < length:
+                dropped.append(described)
+            elif len(accs) > length:
+                truncated.append(described)
         kept = {rep: accs[:length] for rep, accs in run.curves.items() if len(accs) >= length}
         aligned.append(dataclasses.replace(run, curves=kept))
     notes = []
@@ -437,7 +433,8 @@ def parse_args(argv):
     """Return the parsed command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
-                        help=f"result folders (default: every folder under {RESULTS_ROOT}/ with test_accs files)")
+                        help=f"result folders (default: every folder under {RESULTS_ROOT}/ with "
+                             f"{layout.RESULTS_NAME} files)")
     parser.add_argument("--out", type=Path, default=RESULTS_ROOT,
                         help=f"folder for the figures and tables, created if needed (default {RESULTS_ROOT}/)")
     parser.add_argument("--reach", type=accuracy_level, nargs="+", default=[], metavar="LEVEL",

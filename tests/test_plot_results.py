@@ -67,6 +67,17 @@ def test_settings_come_from_the_folder_name_or_settings_json(tmp_path):
         pr.read_run(tmp_path / "mnist_SCNN")
 
 
+def test_folder_settings_from_the_name_need_a_known_dataset(tmp_path):
+    assert pr.folder_settings(tmp_path / "cifar10_KCNN_badge") == {
+        "dataset": "cifar10", "network": "KCNN", "strategy": "badge", "nInit": 200, "nQuery": 400}
+    assert pr.folder_settings(tmp_path / "mnist_SCNN")["strategy"] == "ldms"
+    for name in ("svhn_SCNN", "mnist", "mnist__entropy"):
+        with pytest.raises(pr.UserError) as caught:
+            pr.folder_settings(tmp_path / name)
+        assert str(caught.value) == (f"{tmp_path / name}: no settings.json, and the name is not "
+                                     "{dataset}_{network}[_{strategy}] with dataset mnist or cifar10")
+
+
 def test_other_files_are_ignored(tmp_path):
     folder = write_folder(tmp_path, "mnist_SCNN", [[0.1, 0.2], [0.3, 0.4]])
     (folder / "state_001.npz").write_bytes(b"\0")
