@@ -293,8 +293,9 @@ def report_savings(runs, stacks, levels, stem):
                 stats.savings_csv_rows(records))
 
 
-def report_pairwise(runs, stacks, path):
-    """Print the win/tie/loss matrix of a group's strategies and save its penalty matrix as ``path``."""
+def report_pairwise(runs, stacks, stem):
+    """Print the win/tie/loss matrix of a group's strategies, and save its penalty matrix as a heat map, stem.png,
+    and as a table, stem.md and stem.csv."""
     strategies = [run.strategy for run in runs]
     outcomes, untestable = stats.outcome_matrix([stacks[strategy] for strategy in strategies])
     n_steps = outcomes.shape[2]
@@ -304,7 +305,14 @@ def report_pairwise(runs, stacks, path):
     for i, j in untestable:
         notify(f"note: {strategies[i]} and {strategies[j]} share fewer than 2 repetitions: no t-test is "
                "possible, all their steps count as ties")
-    plot_penalty(strategies, stats.penalty_matrix(outcomes), f"{runs[0].dataset} {runs[0].network}", n_steps, path)
+    matrix, group = stats.penalty_matrix(outcomes), f"{runs[0].dataset} {runs[0].network}"
+    plot_penalty(strategies, matrix, group, n_steps, f"{stem}.png")
+    title = (f"{group}: penalty matrix over {n_steps} steps, the share of steps at which the row beats the column "
+             f"(paired two-sided t-test over repetitions, p < {stats.ALPHA}); the last row is each column's mean, "
+             "how often that strategy is beaten")
+    header = ["strategy", *strategies, "steps"]
+    text = stats.markdown_table(header, stats.penalty_rows(strategies, matrix, n_steps, 2, "-"))
+    write_table(stem, title, text, header, stats.penalty_rows(strategies, matrix, n_steps, 6, ""))
 
 
 def report_profile(group_means, out, colors):
@@ -421,7 +429,7 @@ def report_group(runs, out, colors, levels):
     report_table(runs, stacks, out / f"table_{dataset}_{network}")
     report_savings(runs, stacks, levels, out / f"savings_{dataset}_{network}")
     if len(runs) > 1:
-        report_pairwise(runs, stacks, out / f"penalty_{dataset}_{network}.png")
+        report_pairwise(runs, stacks, out / f"penalty_{dataset}_{network}")
     else:
         notify(f"note: {dataset} {network} has one strategy ({runs[0].strategy}): no step-0 check, "
                "no pairwise comparison")

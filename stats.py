@@ -274,6 +274,15 @@ def win_tie_loss_rows(strategies, outcomes):
                                for j in range(len(strategies))] for i in range(len(strategies))]
 
 
+def penalty_rows(strategies, matrix, n_steps, digits, diagonal):
+    """Return the penalty table's rows [strategy, its penalty_matrix entry against each strategy with ``digits``
+    decimals (``diagonal`` against itself), the number of steps compared] of the (k+1, k) ``matrix`` of the k
+    ``strategies``, over ``n_steps`` steps; the last row, the column means, is named 'column mean'."""
+    names = [*strategies, "column mean"]
+    return [[names[i], *(diagonal if i == j else f"{value:.{digits}f}" for j, value in enumerate(row)), str(n_steps)]
+            for i, row in enumerate(matrix)]
+
+
 def profile_rows(ratios, taus):
     """Return the rows [strategy, the fraction of its points within each tau, with 3 decimals] of profile_ratios'
     ratios."""

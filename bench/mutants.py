@@ -141,8 +141,8 @@ MUTANTS = (
     # What the figures show.
     Mutant("difference_to_random_reversed", "plot_results.py", 'mean - stacks["random"][1].mean(axis=0)',
            'stacks["random"][1].mean(axis=0) - mean', FIGURE_TESTS),
-    Mutant("penalty_cells_from_the_losing_side", "plot_results.py", "penalty_matrix(outcomes), f",
-           "penalty_matrix(-outcomes), f", FIGURE_TESTS),
+    Mutant("penalty_cells_from_the_losing_side", "plot_results.py", "matrix, group = stats.penalty_matrix(outcomes)",
+           "matrix, group = stats.penalty_matrix(-outcomes)", FIGURE_TESTS),
     Mutant("penalty_numbers_in_swapped_cells", "plot_results.py", "axis.text(j, i,", "axis.text(i, j,", FIGURE_TESTS),
     Mutant("band_of_the_population_std", "plot_results.py", "accs.mean(axis=0), stats.std_over_reps(accs)",
            "accs.mean(axis=0), accs.std(axis=0)", FIGURE_TESTS),

@@ -132,7 +132,7 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     written = {path.name for path in (tmp_path / "figures").iterdir() if path.stat().st_size > 0}
     for group in ("mnist_SCNN", "cifar10_KCNN"):
         assert {f"curves_{group}.png", f"curves_{group}.pdf", f"table_{group}.md", f"table_{group}.csv",
-                f"penalty_{group}.png"} <= written
+                f"penalty_{group}.png", f"penalty_{group}.md", f"penalty_{group}.csv"} <= written
     assert "profile.png" in written
     with open(tmp_path / "figures" / "table_mnist_SCNN.csv") as file:
         rows = {row["strategy"]: row for row in csv.DictReader(file)}
@@ -146,6 +146,32 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert "note: dropped repetitions" in err and "results/mnist_SCNN_entropy/test_accs_003.txt (2 steps)" in err
     assert "has no repetition 3" in err and "warning:" not in err
     assert "note: entropy has no results on cifar10 KCNN: the performance profile counts" in err
+
+
+def test_penalty_matrix_written_as_a_table_next_to_its_figure(tmp_path):
+    folders = [write_folder(tmp_path, name, curves)
+               for name, curves in (("mnist_SCNN", BETTER), ("mnist_SCNN_random", BASE), ("mnist_SCNN_entropy", BASE))]
+    assert pr.main([*map(str, folders), "--out", str(tmp_path / "out")]) == 0
+    # ldms beats the other two at steps 1 to 4 of 5 (its step 0 is theirs); random and entropy are the same: ties.
+    # Column means: entropy and random are beaten by one of their 2 others at 0.8, ldms by none.
+    assert (tmp_path / "out" / "penalty_mnist_SCNN.md").read_text() == (
+        "mnist SCNN: penalty matrix over 5 steps, the share of steps at which the row beats the column (paired "
+        "two-sided t-test over repetitions, p < 0.05); the last row is each column's mean, how often that strategy "
+        "is beaten\n\n"
+        "| strategy | entropy | ldms | random | steps |\n"
+        "|---|---|---|---|---|\n"
+        "| entropy | - | 0.00 | 0.00 | 5 |\n"
+        "| ldms | 0.80 | - | 0.80 | 5 |\n"
+        "| random | 0.00 | 0.00 | - | 5 |\n"
+        "| column mean | 0.40 | 0.00 | 0.40 | 5 |\n")
+    with open(tmp_path / "out" / "penalty_mnist_SCNN.csv") as file:
+        rows = list(csv.reader(file))
+    assert rows == [["strategy", "entropy", "ldms", "random", "steps"],
+                    ["entropy", "", "0.000000", "0.000000", "5"],
+                    ["ldms", "0.800000", "", "0.800000", "5"],
+                    ["random", "0.000000", "0.000000", "", "5"],
+                    ["column mean", "0.400000", "0.000000", "0.400000", "5"]]
+    assert (tmp_path / "out" / "penalty_mnist_SCNN.png").stat().st_size > 0
 
 
 def test_cli_reports_malformed_file_with_exit_code_2(tmp_path, capsys):

@@ -64,6 +64,15 @@ def test_win_tie_loss_and_penalty_matrix():
         ["ldms", "-", "5/0/0", "5/0/0"], ["random", "0/0/5", "-", "0/5/0"], ["entropy", "0/0/5", "0/5/0", "-"]]
 
 
+def test_penalty_table_rows():
+    # 3 steps: ldms beats random at 2, random never beats ldms; the column means are over the one other strategy
+    matrix = np.array([[0, 2 / 3], [0, 0], [0, 2 / 3]])
+    assert stats.penalty_rows(["ldms", "random"], matrix, 3, 2, "-") == [
+        ["ldms", "-", "0.67", "3"], ["random", "0.00", "-", "3"], ["column mean", "0.00", "0.67", "3"]]
+    assert stats.penalty_rows(["ldms", "random"], matrix, 3, 6, "") == [
+        ["ldms", "", "0.666667", "3"], ["random", "0.000000", "", "3"], ["column mean", "0.000000", "0.666667", "3"]]
+
+
 def test_noisy_differences_tie_and_too_few_common_repetitions_are_ties():
     a = np.array([[0.50], [0.60], [0.40], [0.55]])
     b = np.array([[0.52], [0.57], [0.43], [0.54]])
