@@ -7,13 +7,13 @@ is the one place where that choice is made. Every random draw comes from the Num
 """
 import functools
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from errors import UserError
+from utils import timed
 
 SIGMAS = tuple(10.0 ** (-5 + 0.1 * k) for k in range(51))  # 1e-5 .. 1, increasing
 DISTANCE_FLOOR = 1e-5  # cosine distances below this count as 0
@@ -385,10 +385,8 @@ def select_ldms(features_pool, features_sample, kernel, bias, n_query, *, rng, x
     """
     noise_rng, seeding_rng = np.random.default_rng(rng).spawn(2)
     timings = {} if timings is None else timings
-    started = time.perf_counter()
-    ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp, progress=progress)
-    estimated = time.perf_counter()
-    picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp, progress=progress)
-    for part, seconds in (("estimation", estimated - started), ("seeding", time.perf_counter() - estimated)):
-        timings[part] = timings.get(part, 0.0) + seconds
+    with timed(timings, "estimation"):
+        ldm = estimate_ldm(features_pool, features_sample, kernel, bias, rng=noise_rng, xp=xp, progress=progress)
+    with timed(timings, "seeding"):
+        picked = ldm_seeding(ldm, features_pool, n_query, rng=seeding_rng, xp=xp, progress=progress)
     return picked

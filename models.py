@@ -1,6 +1,5 @@
 """The paper's two networks (docs/algorithm.md section 4), the model queries that LDM needs, and ``query_ldms``: LDM-S
 on any Keras classifier."""
-import time
 
 import keras
 import numpy as np
@@ -10,6 +9,7 @@ from errors import UserError
 from ldm import select_ldms
 from optimizers import original_optimizer
 from strategies import PoolArrays
+from utils import timed
 
 NETWORKS = ("SCNN", "KCNN")
 FEATURE_BATCH = 1024  # batch size for inference (features, validation, test): large, since no gradient is kept
@@ -180,8 +180,7 @@ def query_ldms(model, X_pool, X_sample, n_query, *, rng, xp=None, timings=None, 
     ``progress``). ValueError saying what is needed for a model without such a layer.
     """
     timings = {} if timings is None else timings
-    started = time.perf_counter()
-    (features_pool, features_sample), kernel, bias = features_and_head(model, X_pool, X_sample)
-    timings["features"] = timings.get("features", 0.0) + time.perf_counter() - started
+    with timed(timings, "features"):
+        (features_pool, features_sample), kernel, bias = features_and_head(model, X_pool, X_sample)
     return select_ldms(features_pool, features_sample, kernel, bias, n_query, rng=rng, xp=xp, timings=timings,
                        progress=progress)

@@ -5,14 +5,13 @@ the model said about the pool (and, where a strategy needs them, the sampling se
 ``rng`` is a NumPy Generator, and the result is a NumPy int64 array of ``n_query`` distinct positions
 into the pool. Each strategy names the arrays it needs, so the model is asked once per query, for those.
 """
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from errors import UserError
 from ldm import estimate_ldm, select_ldms
+from utils import timed
 
 STRATEGIES = {}  # name -> function
 NEEDS = {}  # name -> the PoolArrays fields it reads
@@ -32,12 +31,6 @@ class PoolArrays:
     mc_probabilities: np.ndarray = None  # softmax with dropout on, (n_mc, n_pool, C)
     timings: dict = field(default_factory=dict)  # seconds per part of the query, added up
 
-    @contextmanager
-    def timed(self, part):
-        """Add the seconds spent in the ``with`` block to ``timings[part]``."""
-        started = time.perf_counter()
-        yield
-        self.timings[part] = self.timings.get(part, 0.0) + time.perf_counter() - started
 
 
 def register(*needs):
@@ -70,7 +63,7 @@ def ldms(arrays, n_query, rng):
 @register("features", "features_sample", "kernel", "bias")
 def ldm(arrays, n_query, rng):
     """The paper's ablation: the ``n_query`` smallest LDM values, without seeding."""
-    with arrays.timed("estimation"):
+    with timed(arrays.timings, "estimation"):
         ldm_values = estimate_ldm(arrays.features, arrays.features_sample, arrays.kernel, arrays.bias, rng=rng)
     return _top(-ldm_values, n_query)
 

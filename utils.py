@@ -1,6 +1,9 @@
-"""Plumbing shared by the run, the checkpoint and the sweep: files written atomically, a writable-folder probe."""
+"""Plumbing shared by the run, the checkpoint and the sweep: files written atomically, a writable-folder probe,
+the seconds of a step's parts."""
 import os
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from errors import StorageError
@@ -44,3 +47,13 @@ def writable_folder_problem(folder):
         return None
     except OSError as error:
         return error.strerror or str(error)
+
+
+@contextmanager
+def timed(timings, part):
+    """Add the seconds the ``with`` block takes to ``timings[part]`` (a dict of seconds; 0 where absent)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[part] = timings.get(part, 0.0) + time.perf_counter() - started

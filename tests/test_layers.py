@@ -22,7 +22,7 @@ def project_imports(module):
 
 def test_no_module_imports_one_that_imports_it_back():
     graph = {module: project_imports(module) for module in MODULES}
-    assert graph["strategies"] == {"errors", "ldm"} and "models" in graph["experiment"]  # the reader sees real edges
+    assert graph["strategies"] == {"errors", "ldm", "utils"} and "models" in graph["experiment"]  # the reader sees real edges
     for start in MODULES:
         reached, frontier = set(), set(graph[start])
         while frontier:
