@@ -1,11 +1,12 @@
-"""The saved state of a repetition, so that an interrupted run goes on from its last completed step, and the
-lock that lets one process at a time run a repetition."""
+"""The saved state of a repetition (State), so that an interrupted run goes on from its last completed step; its
+step log, a line per step; and the lock that lets one process at a time run a repetition."""
 import fcntl
 import json
 import os
 import socket
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,14 +16,6 @@ from utils import atomic_write, cannot_write
 ARRAYS = ("labeled", "unlabeled", "valid", "sampling_set", "accuracies", "rng_key")
 STEP_PARTS = ("training", "validation", "test", "query")  # a step's seconds; the query's own parts are in "query"
 VERSION = 1
-
-
-def repetition_paths(folder, rep):
-    """Return the (results, state, lock, step log) paths of repetition ``rep`` (0-based) in the results folder
-    ``folder``."""
-    number = f"{rep + 1:03d}"
-    return (folder / f"test_accs_{number}.txt", folder / f"state_{number}.npz", folder / f"state_{number}.lock",
-            folder / f"steps_{number}.jsonl")
 
 
 def whole_lines(text):
@@ -73,20 +66,38 @@ def keep_steps(path, n_steps):
         atomic_write(path, lambda file: file.write(kept))
 
 
-def save_state(path, settings, accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng):
-    """Atomically write the state after a completed step: index sets, accuracies so far, the protocol
-    generator's state and the settings that made them (utils.atomic_write)."""
-    rng_state = protocol_rng.get_state(legacy=False)
-    meta = {"version": VERSION, "settings": settings, "rng_pos": rng_state["state"]["pos"],
+@dataclass
+class State:
+    """What a repetition carries from one step to the next: the settings that made it, the test accuracy of each
+    completed step, the index sets, and the protocol generator (a NumPy RandomState) that shuffles the pool."""
+
+    settings: dict
+    accuracies: list
+    labeled: np.ndarray
+    unlabeled: np.ndarray
+    valid: np.ndarray
+    sampling_set: np.ndarray
+    protocol_rng: np.random.RandomState
+
+
+OLD_SETTINGS = {"backend": "tensorflow", "threads": 0}  # what states saved before these were recorded ran with
+
+
+def save_state(path, state):
+    """Atomically write ``state`` (a State) to ``path`` after a completed step (utils.atomic_write); return
+    nothing."""
+    rng_state = state.protocol_rng.get_state(legacy=False)
+    meta = {"version": VERSION, "settings": state.settings, "rng_pos": rng_state["state"]["pos"],
             "rng_has_gauss": rng_state["has_gauss"], "rng_gauss": rng_state["gauss"]}
     atomic_write(path, lambda file: np.savez(
-        file, meta=np.array(json.dumps(meta)), labeled=labeled, unlabeled=unlabeled, valid=valid,
-        sampling_set=sampling_set, accuracies=np.asarray(accuracies, dtype=np.float64),
-        rng_key=rng_state["state"]["key"]), mode="wb")
+        file, meta=np.array(json.dumps(meta)), labeled=state.labeled, unlabeled=state.unlabeled,
+        valid=state.valid, sampling_set=state.sampling_set,
+        accuracies=np.asarray(state.accuracies, dtype=np.float64), rng_key=rng_state["state"]["key"]), mode="wb")
 
 
 def load_state(path):
-    """Return the saved state as a dict (arrays, 'settings', 'protocol_rng'), or None if there is none.
+    """Return the State saved in ``path``, or None if there is none. Settings that older states lack get the
+    values those states ran with (OLD_SETTINGS).
 
     A file that cannot be read is a UserError naming it; it is left as it is.
     """
@@ -94,18 +105,18 @@ def load_state(path):
         return None
     try:
         with np.load(path, allow_pickle=False) as saved:
-            state = {name: saved[name] for name in ARRAYS}
+            arrays = {name: saved[name] for name in ARRAYS}
             meta = json.loads(str(saved["meta"]))
         if meta.get("version") != VERSION:
             raise ValueError(f"version {meta.get('version')}, expected {VERSION}")
         protocol_rng = np.random.RandomState()
-        protocol_rng.set_state({"bit_generator": "MT19937", "state": {"key": state.pop("rng_key"), "pos": meta["rng_pos"]},
+        protocol_rng.set_state({"bit_generator": "MT19937", "state": {"key": arrays["rng_key"], "pos": meta["rng_pos"]},
                                 "has_gauss": meta["rng_has_gauss"], "gauss": meta["rng_gauss"]})
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise UserError(f"{path}: corrupt or truncated state file ({type(error).__name__}: {error}); it was left "
                         "as it is: remove it, or run with --fresh to start this repetition over") from None
-    state.update(settings=meta["settings"], protocol_rng=protocol_rng, accuracies=state["accuracies"].tolist())
-    return state
+    return State(OLD_SETTINGS | meta["settings"], arrays["accuracies"].tolist(), arrays["labeled"],
+                 arrays["unlabeled"], arrays["valid"], arrays["sampling_set"], protocol_rng)
 
 
 @contextmanager

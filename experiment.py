@@ -17,13 +17,14 @@ import keras
 import models
 from tqdm.auto import trange
 
-from checkpoint import append_step, hold_lock, keep_steps, load_state, repetition_paths, save_state
+from checkpoint import State, append_step, hold_lock, keep_steps, load_state, save_state
 from data import DATASETS, initial_split, load_dataset
 from errors import RepetitionHeld, StorageError, TrainingDiverged, UserError
-from flags import COUNTS, FLAGS, RESUMED
+from flags import COUNTS, FLAGS, RECORDED
+from layout import SETTINGS, folder_name, repetition_files
 from ldm import SIGMAS, array_module
 from strategies import NEEDS, STRATEGIES, get_strategy
-from utils import atomic_write, writable_folder_problem
+from utils import atomic_write, timed, writable_folder_problem
 
 
 def build_parser(dataset):
@@ -79,8 +80,7 @@ def check_against_data(args, n_train, n_classes):
 def results_folder(args):
     """Return (and create) {out}/{dataset}_{network}, with _{strategy} for any strategy but ldms; UserError
     if it cannot be written."""
-    suffix = "" if args.strategy == "ldms" else f"_{args.strategy}"
-    folder = Path(args.out) / f"{args.dataset}_{args.network}{suffix}"
+    folder = Path(args.out) / folder_name(args.dataset, args.network, args.strategy)
     problem = writable_folder_problem(folder)
     if problem:
         raise UserError(f"--out: cannot write results into {folder} ({problem})")
@@ -97,17 +97,17 @@ def write_accuracies(path, accuracies):
 
 
 class ValidationTimer(keras.callbacks.Callback):
-    """Adds up the seconds that ``fit`` spends in its per-epoch validation passes."""
+    """Adds the seconds that ``fit`` spends in its per-epoch validation passes to ``timings['validation']``."""
 
-    def __init__(self):
+    def __init__(self, timings):
         super().__init__()
-        self.seconds, self._started = 0.0, None
+        self.timings, self._started = timings, None
 
     def on_test_begin(self, logs=None):
         self._started = time.perf_counter()
 
     def on_test_end(self, logs=None):
-        self.seconds += time.perf_counter() - self._started
+        self.timings["validation"] = self.timings.get("validation", 0.0) + time.perf_counter() - self._started
 
 
 def train_and_test(args, train, test, labeled, valid, n_classes, timings, batch_rng):
@@ -118,40 +118,38 @@ def train_and_test(args, train, test, labeled, valid, n_classes, timings, batch_
     (X, y), (X_test, y_test) = train, test
     model = models.get_model(args.network, X.shape[1:], n_classes)
     X_labeled, y_labeled = X[labeled], y[labeled]
-    validation = ValidationTimer()
+    timings.update(training=0.0, validation=0.0)
+    validation = ValidationTimer(timings)
     best_accuracy, best_weights = -np.inf, None
-    started = time.perf_counter()
     # One fit call per epoch with the epoch's own order, as Keras 2.3.1 shuffled arrays every epoch: Keras 3 on
     # TensorFlow draws the same order in every epoch once a seed is set.
-    for epoch in trange(args.nEpoch, desc="epochs", leave=False, disable=None):  # a bar on a terminal only
-        order = batch_rng.permutation(len(labeled))
-        history = model.fit(X_labeled[order], y_labeled[order], batch_size=args.nBatch, epochs=1, shuffle=False,
-                            verbose=0, validation_data=(X[valid], y[valid]), validation_batch_size=models.FEATURE_BATCH,
-                            callbacks=[validation]).history
-        if not np.isfinite(history["loss"][0]):
-            raise TrainingDiverged(f"training diverged (loss {history['loss'][0]} at epoch {epoch + 1} with "
-                                   f"{len(labeled)} labeled samples): this step was not written; lower the learning "
-                                   "rate or check the data")
-        if history["val_accuracy"][0] > best_accuracy:
-            best_accuracy, best_weights = history["val_accuracy"][0], model.get_weights()
-    model.set_weights(best_weights)
-    fitted = time.perf_counter()
-    _, accuracy = model.evaluate(X_test, y_test, batch_size=models.FEATURE_BATCH, verbose=0)
-    timings.update(training=fitted - started - validation.seconds, validation=validation.seconds,
-                   test=time.perf_counter() - fitted)
+    with timed(timings, "training"):
+        for epoch in trange(args.nEpoch, desc="epochs", leave=False, disable=None):  # a bar on a terminal only
+            order = batch_rng.permutation(len(labeled))
+            history = model.fit(X_labeled[order], y_labeled[order], batch_size=args.nBatch, epochs=1, shuffle=False,
+                                verbose=0, validation_data=(X[valid], y[valid]),
+                                validation_batch_size=models.FEATURE_BATCH, callbacks=[validation]).history
+            if not np.isfinite(history["loss"][0]):
+                raise TrainingDiverged(f"training diverged (loss {history['loss'][0]} at epoch {epoch + 1} with "
+                                       f"{len(labeled)} labeled samples): this step was not written; lower the "
+                                       "learning rate or check the data")
+            if history["val_accuracy"][0] > best_accuracy:
+                best_accuracy, best_weights = history["val_accuracy"][0], model.get_weights()
+        model.set_weights(best_weights)
+    timings["training"] -= timings["validation"]  # fit's seconds include its validation passes
+    with timed(timings, "test"):
+        _, accuracy = model.evaluate(X_test, y_test, batch_size=models.FEATURE_BATCH, verbose=0)
     return model, float(accuracy)
 
 
 def query(args, model, X, pool, sampling_set, labeled, seed, step, timings):
     """Return the positions into ``pool`` that the strategy picks: the model is asked once for the arrays
     the strategy needs, then the strategy works on arrays, with the step's own generator."""
-    started = time.perf_counter()
-    arrays = models.pool_arrays(model, NEEDS[args.strategy], X, pool, sampling_set, labeled, n_mc=args.nMC)
-    timings["features"] = time.perf_counter() - started
-    arrays.timings = timings
-    started = time.perf_counter()
-    picked = get_strategy(args.strategy)(arrays, args.nQuery, np.random.default_rng([seed, step]))
-    timings["query"] = timings["features"] + time.perf_counter() - started
+    with timed(timings, "query"):  # the features' seconds, and the strategy's
+        with timed(timings, "features"):
+            arrays = models.pool_arrays(model, NEEDS[args.strategy], X, pool, sampling_set, labeled, n_mc=args.nMC)
+        arrays.timings = timings
+        picked = get_strategy(args.strategy)(arrays, args.nQuery, np.random.default_rng([seed, step]))
     return picked
 
 
@@ -177,8 +175,8 @@ ENVIRONMENT = {"backend": "KERAS_BACKEND", "threads": "LDMS_THREADS"}  # the run
 
 def run_settings(args):
     """Return the settings that shape a run's curves (those flags, the Keras backend and LDMS_THREADS, which
-    changes how the framework splits its sums), as saved with its state and in settings.json."""
-    return {name: getattr(args, name) for name in RESUMED} | {"backend": backend.NAME, "threads": backend.threads()}
+    changes how the framework splits its sums), as saved with its state and in the folder's settings file."""
+    return {name: getattr(args, name) for name in RECORDED} | {"backend": backend.NAME, "threads": backend.threads()}
 
 
 def step_seed(seed, step):
@@ -187,41 +185,39 @@ def step_seed(seed, step):
 
 
 def resume_or_start(args, rep, train, n_classes, state_path):
-    """Return (accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step) to go on with: the
-    saved state of repetition ``rep`` if there is one (and not --fresh), else its initial split. ``first_step``
-    is the step to train next; it is the last completed one again when a finished run is extended to a larger
-    --nStep, since the query after its last step was never made (that step's model is retrained, seeded as before)."""
+    """Return (state, first_step) to go on with: the saved State of repetition ``rep`` if there is one (and not
+    --fresh), else one at its initial split; its settings are this run's. ``first_step`` is the step to train
+    next; it is the last completed one again when a finished run is extended to a larger --nStep, since the
+    query after its last step was never made (that step's model is retrained, seeded as before)."""
     settings = run_settings(args)
     state = None if args.fresh else load_state(state_path)
     if state is None:
         protocol_rng = np.random.RandomState(args.seed + rep)  # replays the original's global-generator draws
         split = initial_split(train[1], args.nInit, args.nValid, args.nSample, n_classes, protocol_rng)
-        return ([], *split, protocol_rng, 0)
-    saved = {"backend": "tensorflow", "threads": 0} | state["settings"]  # older states: TensorFlow, default threads
-    differences = [f"{ENVIRONMENT.get(name, '--' + name)} {saved.get(name)} there, {value} here"
-                   for name, value in settings.items() if saved.get(name) != value and name != "nStep"]
+        return State(settings, [], *split, protocol_rng), 0
+    differences = [f"{ENVIRONMENT.get(name, '--' + name)} {state.settings.get(name)} there, {value} here"
+                   for name, value in settings.items() if state.settings.get(name) != value and name != "nStep"]
     if differences:
         raise UserError(f"{state_path} was made with other settings ({'; '.join(differences)}): run the same "
                         "command to resume it, use another --out, or --fresh to start over")
-    done = len(state["accuracies"]) - 1  # the last completed step
+    done = len(state.accuracies) - 1  # the last completed step
     if args.nStep < done:
         raise UserError(f"--nStep {args.nStep} is smaller than the {done} steps {state_path} has done: use --nStep "
                         f"{done} or more to resume it, another --out, or --fresh to start over")
-    queried_after_last = done < saved["nStep"]  # a run's last step makes no query
+    queried_after_last = done < state.settings["nStep"]  # a run's last step makes no query
     first_step = done + 1 if queried_after_last or args.nStep == done else done
-    return (state["accuracies"], state["labeled"], state["unlabeled"], state["valid"], state["sampling_set"],
-            state["protocol_rng"], first_step)
+    state.settings = settings
+    return state, first_step
 
 
 def start_over(folder, rep):
     """Remove the saved state, results and step log of repetition ``rep`` (0-based), holding its lock, so that
     any later run starts it from its initial split; UserError naming the holder if another process is running it."""
-    results_path, state_path, lock_path, steps_path = repetition_paths(folder, rep)
+    files = repetition_files(folder, rep)
     try:
-        with hold_lock(lock_path):
-            state_path.unlink(missing_ok=True)
-            results_path.unlink(missing_ok=True)
-            steps_path.unlink(missing_ok=True)
+        with hold_lock(files.lock):
+            for path in (files.state, files.results, files.steps):
+                path.unlink(missing_ok=True)
     except RepetitionHeld as held:
         raise UserError(f"cannot start repetition {rep + 1} over: {held}, a run that is writing it") from None
 
@@ -229,7 +225,7 @@ def start_over(folder, rep):
 def run_repetition(args, rep, train, test, n_classes, folder, wait=False):
     """Run repetition ``rep`` (0-based) holding its lock (``checkpoint.hold_lock``: RepetitionHeld if another
     process holds it, or with ``wait`` after waiting for it); return what ``run_steps`` returns."""
-    with hold_lock(repetition_paths(folder, rep)[2], wait):
+    with hold_lock(repetition_files(folder, rep).lock, wait):
         return run_steps(args, rep, train, test, n_classes, folder)
 
 
@@ -238,52 +234,51 @@ def run_steps(args, rep, train, test, n_classes, folder):
     (test accuracies, final labeled indices, validation indices). After every step a line is appended to the
     step log, then the state and the results file are rewritten atomically. The step log keeps one line per
     step the state has completed: a step trained again (a resumed or extended run) replaces its line."""
-    seed = args.seed + rep
-    results_path, state_path, _, steps_path = repetition_paths(folder, rep)
-    accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng, first_step = resume_or_start(
-        args, rep, train, n_classes, state_path)
-    keep_steps(steps_path, first_step)  # drops a torn line, and the lines of steps trained from here on
-    if accuracies:
-        write_accuracies(results_path, accuracies)  # in case a kill came between saving the state and this file
+    seed, files = args.seed + rep, repetition_files(folder, rep)
+    state, first_step = resume_or_start(args, rep, train, n_classes, files.state)
+    keep_steps(files.steps, first_step)  # drops a torn line, and the lines of steps trained from here on
+    if state.accuracies:
+        write_accuracies(files.results, state.accuracies)  # in case a kill came between saving the state and this file
     if first_step > args.nStep:
-        print(f"rep {rep + 1}/{args.nRep} already finished ({results_path}): skipped", flush=True)
-        return accuracies, labeled, valid
-    if first_step < len(accuracies):
+        print(f"rep {rep + 1}/{args.nRep} already finished ({files.results}): skipped", flush=True)
+        return state.accuracies, state.labeled, state.valid
+    if first_step < len(state.accuracies):
         print(f"rep {rep + 1}/{args.nRep} goes on to --nStep {args.nStep}: step {first_step} is trained again for "
               "the query its run did not make", flush=True)
-    elif accuracies:
-        print(f"rep {rep + 1}/{args.nRep} resumes after step {len(accuracies) - 1} from {state_path}", flush=True)
-    atomic_write(folder / "settings.json", lambda file: file.write(json.dumps(run_settings(args), indent=1) + "\n"))
+    elif state.accuracies:
+        print(f"rep {rep + 1}/{args.nRep} resumes after step {len(state.accuracies) - 1} from {files.state}",
+              flush=True)
+    atomic_write(folder / SETTINGS, lambda file: file.write(json.dumps(state.settings, indent=1) + "\n"))
     for step in range(first_step, args.nStep + 1):
-        timings, n_labeled = {}, len(labeled)
+        timings, n_labeled = {}, len(state.labeled)
         keras.utils.set_random_seed(step_seed(seed, step))  # model initialisation and training order
         batch_rng = np.random.default_rng([seed, step, 1])  # the batch orders: a stream apart from the query's
-        model, accuracy = train_and_test(args, train, test, labeled, valid, n_classes, timings, batch_rng)
-        if step < len(accuracies):  # the retrained last step of an extended run: its accuracy is on file
-            if f"{accuracy:.5f}" != f"{accuracies[step]:.5f}":
-                print(f"warning: step {step} trained again gives {accuracy:.5f}, {accuracies[step]:.5f} on file: "
-                      "this machine or backend computes differently; its query goes on from the new model",
+        model, accuracy = train_and_test(args, train, test, state.labeled, state.valid, n_classes, timings, batch_rng)
+        if step < len(state.accuracies):  # the retrained last step of an extended run: its accuracy is on file
+            if f"{accuracy:.5f}" != f"{state.accuracies[step]:.5f}":
+                print(f"warning: step {step} trained again gives {accuracy:.5f}, {state.accuracies[step]:.5f} on "
+                      "file: this machine or backend computes differently; its query goes on from the new model",
                       file=sys.stderr, flush=True)
         else:
-            accuracies = accuracies + [accuracy]
+            state.accuracies.append(accuracy)
         if step < args.nStep:
-            protocol_rng.shuffle(unlabeled)
-            pool = unlabeled[: args.nPool]
-            picked = query(args, model, train[0], pool, sampling_set, labeled, seed, step, timings)
-            labeled = np.concatenate([labeled, pool[picked]])
-            unlabeled = np.setdiff1d(unlabeled, labeled)
+            state.protocol_rng.shuffle(state.unlabeled)
+            pool = state.unlabeled[: args.nPool]
+            picked = query(args, model, train[0], pool, state.sampling_set, state.labeled, seed, step, timings)
+            state.labeled = np.concatenate([state.labeled, pool[picked]])
+            state.unlabeled = np.setdiff1d(state.unlabeled, state.labeled)
         # before the state: a kill in between leaves the line of a step the state lacks, which a resumed run drops
-        append_step(steps_path, step_record(args, rep, step, n_labeled, accuracies[step], timings))
-        save_state(state_path, run_settings(args), accuracies, labeled, unlabeled, valid, sampling_set, protocol_rng)
-        write_accuracies(results_path, accuracies)  # after the state, which is what a resumed run trusts
+        append_step(files.steps, step_record(args, rep, step, n_labeled, state.accuracies[step], timings))
+        save_state(files.state, state)
+        write_accuracies(files.results, state.accuracies)  # after the state, which is what a resumed run trusts
         print(step_line(rep, step, args, n_labeled, accuracy, timings), flush=True)
         keras.backend.clear_session(free_memory=True)
-    return accuracies, labeled, valid
+    return state.accuracies, state.labeled, state.valid
 
 
 def describe_run(args, n_train, n_test):
     """Return the lines printed at the start of a run: every setting that shapes the curves."""
-    settings = " ".join(f"--{k}={v}" for k, v in vars(args).items())
+    settings = " ".join(f"--{name.replace('_', '-')}={value}" for name, value in vars(args).items())  # as typed
     return [
         f"LDM-S {args.dataset}: {settings}",
         f"train {n_train} / test {n_test} images; repetition r seeds its split, pools, models and LDM with "

@@ -40,7 +40,6 @@ COUNTS = tuple(flag.name for flag in FLAGS if flag.count)
 # in settings.json (experiment.run_settings). A saved state resumes only if they agree, nStep aside: a run may be
 # taken further with a larger --nStep (docs/algorithm.md section 1.5).
 RECORDED = tuple(flag.name for flag in FLAGS if flag.recorded)
-RESUMED = RECORDED  # the name experiment.py imports
 
 
 def defaults(dataset):

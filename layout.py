@@ -16,7 +16,7 @@ DEFAULT_STRATEGY = "ldms"  # the strategy whose folder has no suffix, and the ru
 SETTINGS = "settings.json"
 RESULTS_NAME = "test_accs_NNN.txt"  # how messages name a results file
 STEPS_NAME = "steps_NNN.jsonl"  # how messages name a step log
-_FILE = re.compile(r"(test_accs|state|steps)_(\d{3,})\.(txt|npz|lock|jsonl)")
+_FILE = re.compile(r"(test_accs|state|steps)_(\d{3}|[1-9]\d{3,})\.(txt|npz|lock|jsonl)")  # as written: 001, 1000
 _KINDS = {("test_accs", "txt"): "results", ("state", "npz"): "state", ("state", "lock"): "lock",
           ("steps", "jsonl"): "steps"}
 

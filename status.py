@@ -11,18 +11,17 @@ whose lock file names another host is "unknown" here, running or stale; run this
 import argparse
 import json
 import os
-import re
 import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoint import STEP_PARTS, load_state, read_steps, repetition_paths
+import layout
+from checkpoint import STEP_PARTS, load_state, read_steps
 from data import DATASETS
 from errors import UserError
 
-REP_FILE = re.compile(r"(?:state|test_accs)_(\d+)\.(?:npz|lock|txt)")
 ORDER = ("finished", "running", "stale", "unknown", "not started")
 
 
@@ -70,7 +69,7 @@ def is_held(lock_path, held):
 def repetition(folder, number, n_step, held, this_host):
     """Return the Repetition ``number`` of ``folder``: ``n_step`` (from settings.json, or None) serves when
     there is no state; ``held`` is what read_held_locks returned."""
-    results_path, state_path, lock_path, steps_path = repetition_paths(folder, number - 1)
+    results_path, state_path, lock_path, steps_path = layout.repetition_files(folder, number - 1)
     if not any(path.exists() for path in (state_path, lock_path, results_path)):
         return Repetition(number, "not started")
     steps, since = 0, None
@@ -79,7 +78,7 @@ def repetition(folder, number, n_step, held, this_host):
     except UserError:  # a corrupt state is reported in the line, not raised
         state, steps = None, None
     if state is not None:
-        steps, n_step, since = len(state["accuracies"]), state["settings"]["nStep"], state_path.stat().st_mtime
+        steps, n_step, since = len(state.accuracies), state.settings["nStep"], state_path.stat().st_mtime
     elif steps is not None and results_path.exists():  # a folder of result files without states
         steps, since = len(results_path.read_text().splitlines()), results_path.stat().st_mtime
     holder = lock_path.read_text().strip() if lock_path.exists() else ""
@@ -103,26 +102,23 @@ def repetition(folder, number, n_step, held, this_host):
 def folder_status(folder, n_rep=None, held=None, this_host=None):
     """Return the Repetitions of one results folder: every number found in its file names, and those up to
     ``n_rep`` (or the highest found) that have no file, as not started."""
-    numbers = [int(match.group(1)) for match in map(REP_FILE.fullmatch, os.listdir(folder)) if match]
-    settings_path = folder / "settings.json"
+    numbers = layout.repetition_numbers(folder)
+    settings_path = folder / layout.SETTINGS
     n_step = json.loads(settings_path.read_text()).get("nStep") if settings_path.exists() else None
     last = max(numbers + [n_rep or 0])
     return [repetition(folder, number, n_step, held, this_host) for number in range(1, last + 1)]
 
 
-def folder_labels(name):
-    """Return (dataset, network, strategy) of a results folder's name {dataset}_{network}[_{strategy}], or None
-    for a name of another kind."""
-    parts = name.split("_", 2)
-    if len(parts) < 2 or parts[0] not in DATASETS:
-        return None
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else "ldms"
+def is_results_folder(name):
+    """Return whether ``name`` is a results folder's, {dataset}_{network}[_{strategy}] with a known dataset."""
+    labels = layout.folder_labels(name)
+    return labels is not None and labels[0] in DATASETS
 
 
 def grid_status(out, n_rep=None, held=None, this_host=None):
     """Return {folder name: [Repetition]} for each results folder under ``out``, sorted by name."""
     return {folder.name: folder_status(folder, n_rep, held, this_host) for folder in sorted(Path(out).iterdir())
-            if folder.is_dir() and folder_labels(folder.name)}
+            if folder.is_dir() and is_results_folder(folder.name)}
 
 
 def ago(seconds):
@@ -162,7 +158,7 @@ def describe(grid, out, this_host, now):
     repetition and one listing those not started; then the grid's counts."""
     lines = [f"{Path(out).resolve()}, seen from host {this_host}:"]
     for name, reps in grid.items():
-        lines.append(f"{' '.join(folder_labels(name))}: {counts(reps) if reps else 'no repetition yet'}")
+        lines.append(f"{' '.join(layout.folder_labels(name))}: {counts(reps) if reps else 'no repetition yet'}")
         lines += [repetition_line(rep, now) for rep in reps if rep.status not in ("finished", "not started")]
         waiting = [str(rep.number) for rep in reps if rep.status == "not started"]
         if waiting:

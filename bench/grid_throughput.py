@@ -19,6 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from layout import repetition_files, repetition_numbers  # noqa: E402
+
 DEFAULT_CONFIGS = ["tensorflow:1x0", "tensorflow:2x1", "tensorflow:2x0", "jax:1x0", "jax:2x1"]
 # 20, 470 and 920 labeled samples: three models spread over the paper's MNIST range, at the comparison's
 # 20 epochs and 1,000 validation images
@@ -59,7 +62,10 @@ def run_grid(config, strategies, seeds, out, data_dir):
 
 def result_files(out):
     """Return {relative path: bytes} of the grid's results files under ``out``."""
-    return {str(path.relative_to(out)): path.read_bytes() for path in sorted(Path(out).rglob("test_accs_*.txt"))}
+    folders = sorted(folder for folder in Path(out).iterdir() if folder.is_dir())
+    return {str(path.relative_to(out)): path.read_bytes() for folder in folders
+            for path in (repetition_files(folder, number - 1).results
+                         for number in repetition_numbers(folder, ("results",)))}
 
 
 def main():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from checkpoint import STEP_PARTS, read_steps  # noqa: E402
+from layout import step_logs  # noqa: E402
 
 
 def step_seconds(records):
@@ -100,7 +101,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     records = []
     for path in map(Path, args.paths):
-        for log in sorted(path.glob("steps_*.jsonl")) if path.is_dir() else [path]:
+        for log in step_logs(path) if path.is_dir() else [path]:
             records += read_steps(log)
     if not records:
         print(f"error: no step log line in {', '.join(args.paths)}", file=sys.stderr)

@@ -1,13 +1,16 @@
 """The repetition lock: one holder at a time, named to the refused; released on exit; waited for on request.
-The step log: whole lines read, a torn one left out, and cut back to the steps a state has completed."""
+The step log: whole lines read, a torn one left out, and cut back to the steps a state has completed.
+The state: saved and loaded as it was; one saved before the backend and threads were recorded loads with theirs."""
+import json
 import os
 import socket
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from checkpoint import append_step, hold_lock, keep_steps, read_steps
+from checkpoint import State, append_step, hold_lock, keep_steps, load_state, read_steps, save_state
 from errors import RepetitionHeld
 
 
@@ -66,3 +69,32 @@ def test_a_torn_last_line_of_the_step_log_is_left_out_and_dropped_with_steps_not
     assert text.startswith(LINES[0]) and text.count("\n") == 2 and text.endswith("}\n")  # one whole line added
     assert read_steps(log) == [{"step": 0, "labeled": 20}, {"step": 1, "labeled": 30, "seconds": {"training": 1.5}}]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_state_saved_before_backend_and_threads_were_recorded_loads_with_what_it_ran_with(tmp_path):
+    rng = np.random.RandomState(7)
+    rng.shuffle(np.arange(10))
+    key, pos = rng.get_state()[1], rng.get_state()[2]
+    meta = {"version": 1, "settings": {"dataset": "mnist", "nStep": 50}, "rng_pos": int(pos),
+            "rng_has_gauss": 0, "rng_gauss": 0.0}
+    path = tmp_path / "state_001.npz"
+    np.savez(path, meta=np.array(json.dumps(meta)), labeled=np.array([3, 1]), unlabeled=np.array([0, 2, 4]),
+             valid=np.array([5]), sampling_set=np.array([1, 4]), accuracies=np.array([0.25, 0.5]), rng_key=key)
+    state = load_state(path)
+    assert state.settings == {"backend": "tensorflow", "threads": 0, "dataset": "mnist", "nStep": 50}
+    assert state.accuracies == [0.25, 0.5]
+    assert state.labeled.tolist() == [3, 1] and state.unlabeled.tolist() == [0, 2, 4]
+    assert state.valid.tolist() == [5] and state.sampling_set.tolist() == [1, 4]
+    assert state.protocol_rng.randint(1000) == rng.randint(1000)  # goes on where the saved generator stopped
+
+
+def test_a_saved_state_loads_as_it_was(tmp_path):
+    rng = np.random.RandomState(3)
+    rng.standard_normal()  # a cached Gaussian is part of the generator's state
+    state = State({"dataset": "cifar10", "threads": 2}, [0.125], np.array([9]), np.array([1, 2]), np.array([0]),
+                  np.array([2]), rng)
+    save_state(tmp_path / "s.npz", state)
+    loaded = load_state(tmp_path / "s.npz")
+    assert loaded.settings == {"backend": "tensorflow", "dataset": "cifar10", "threads": 2}
+    assert loaded.accuracies == [0.125] and loaded.labeled.tolist() == [9] and loaded.unlabeled.tolist() == [1, 2]
+    assert loaded.protocol_rng.standard_normal() == rng.standard_normal()

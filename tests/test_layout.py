@@ -16,7 +16,7 @@ def test_file_kind():
     assert file_kind("state_003.npz") == ("state", 3)
     assert file_kind("state_003.lock") == ("lock", 3)
     assert file_kind("steps_1000.jsonl") == ("steps", 1000)
-    for other in ("test_accs_01.txt", "state_003.txt", "steps_003.npz", "test_accs_001.txt.tmp", "settings.json"):
+    for other in ("test_accs_01.txt", "test_accs_0001.txt", "state_0012.npz", "state_003.txt", "steps_003.npz", "test_accs_001.txt.tmp", "settings.json"):
         assert file_kind(other) is None
 
 

@@ -65,9 +65,9 @@ def snapshot(out, rep=1):
 def assert_same_state(state, expected):
     """Check that two saved states hold the same index sets, accuracies and protocol generator."""
     for name in STATE_ARRAYS:
-        np.testing.assert_array_equal(state[name], expected[name], err_msg=name)
-    assert state["accuracies"] == expected["accuracies"]
-    rng, expected_rng = state["protocol_rng"].get_state(), expected["protocol_rng"].get_state()
+        np.testing.assert_array_equal(getattr(state, name), getattr(expected, name), err_msg=name)
+    assert state.accuracies == expected.accuracies
+    rng, expected_rng = state.protocol_rng.get_state(), expected.protocol_rng.get_state()
     np.testing.assert_array_equal(rng[1], expected_rng[1])  # the MT19937 key
     assert rng[2:] == expected_rng[2:]  # position, cached Gaussian
 
@@ -105,7 +105,7 @@ def test_a_run_killed_in_training_resumes_to_the_uninterrupted_files(tmp_path, t
     killed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     results, state = snapshot(tmp_path)
-    assert results.decode().count("\n") == 1 and len(state["accuracies"]) == 1  # step 0 done, step 1 was training
+    assert results.decode().count("\n") == 1 and len(state.accuracies) == 1  # step 0 done, step 1 was training
     assert [step["step"] for step in read_steps(tmp_path / "mnist_SCNN" / "steps_001.jsonl")] == [0]
 
     assert experiment.main("mnist", argv) == 0
@@ -135,7 +135,7 @@ def test_a_run_killed_between_the_last_state_and_its_results_resumes_to_the_unin
     with pytest.raises(Killed):
         experiment.main("mnist", flags(data_dir, tmp_path))
     results, state = snapshot(tmp_path)
-    assert results.decode().count("\n") == 2 and len(state["accuracies"]) == 3  # the state is saved first
+    assert results.decode().count("\n") == 2 and len(state.accuracies) == 3  # the state is saved first
 
     monkeypatch.setattr(experiment, "write_accuracies", write_accuracies)
     assert experiment.main("mnist", flags(data_dir, tmp_path)) == 0
@@ -150,10 +150,10 @@ def test_a_run_killed_between_a_step_log_line_and_the_state_resumes_to_one_line_
     expected_results, expected_state = uninterrupted(tmp_path_factory, data_dir)
     save_state, log = experiment.save_state, tmp_path / "mnist_SCNN" / "steps_001.jsonl"
 
-    def killed_at_the_last_step(path, settings, accuracies, *arrays):
-        if len(accuracies) == 3:
+    def killed_at_the_last_step(path, state):
+        if len(state.accuracies) == 3:
             raise Killed
-        save_state(path, settings, accuracies, *arrays)
+        save_state(path, state)
 
     monkeypatch.setattr(experiment, "save_state", killed_at_the_last_step)
     with pytest.raises(Killed):
@@ -169,7 +169,7 @@ def test_a_run_killed_between_a_step_log_line_and_the_state_resumes_to_one_line_
     assert_same_state(state, expected_state)
     steps = read_steps(log)
     assert [(step["step"], step["labeled"]) for step in steps] == [(0, 20), (1, 30), (2, 40)]
-    assert [step["test_acc"] for step in steps] == pytest.approx(expected_state["accuracies"], abs=1e-12)
+    assert [step["test_acc"] for step in steps] == pytest.approx(expected_state.accuracies, abs=1e-12)
     assert log.read_text().count("\n") == 3 and log.read_text().endswith("}\n")  # the torn line is gone
 
 
@@ -215,9 +215,9 @@ def test_each_step_queries_from_the_first_n_pool_of_the_reshuffled_unlabeled_set
         unlabeled = np.setdiff1d(unlabeled, labeled)
     state = load_state(tmp_path / "mnist_SCNN_recorder" / "state_002.npz")
     for name, expected in zip(STATE_ARRAYS, (labeled, unlabeled, valid, sampling_set)):
-        np.testing.assert_array_equal(state[name], expected, err_msg=name)
-    assert len(state["labeled"]) == 20 + n_step * n_query
-    every_index = np.concatenate([state["labeled"], state["unlabeled"], state["valid"]])
+        np.testing.assert_array_equal(getattr(state, name), expected, err_msg=name)
+    assert len(state.labeled) == 20 + n_step * n_query
+    every_index = np.concatenate([state.labeled, state.unlabeled, state.valid])
     np.testing.assert_array_equal(np.sort(every_index), np.arange(len(y)))  # a partition of the training set
 
 
@@ -283,7 +283,7 @@ def test_a_diverged_step_exits_1_and_leaves_the_last_good_step_intact(tmp_path, 
     monkeypatch.setattr(models, "get_model", diverging_at_step_1)
     assert experiment.main("mnist", flags(data_dir, tmp_path, "--nStep", "1", "--nBatch", "4")) == 1
     assert_one_error_line(capsys.readouterr().err, "training diverged")
-    assert len(load_state(folder / "state_001.npz")["accuracies"]) == 1
+    assert len(load_state(folder / "state_001.npz").accuracies) == 1
     for name in ("state_001.npz", "test_accs_001.txt", "steps_001.jsonl"):
         assert (folder / name).read_bytes() == before[name], name
     assert (folder / "test_accs_001.txt").read_text().count("\n") == 1

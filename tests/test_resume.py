@@ -24,7 +24,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
     process.send_signal(signal.SIGKILL)  # in the middle of step 2: training or querying
     process.wait()
     before = results.read_text().splitlines()
-    saved = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")["accuracies"]  # written before the results
+    saved = load_state(tmp_path / "mnist_SCNN" / "state_001.npz").accuracies  # written before the results
     assert 2 <= len(before) <= len(saved) < 5
     logged = [step["step"] for step in read_steps(log)]  # appended before the state: at most one step ahead
     assert logged == list(range(len(logged))) and len(saved) <= len(logged) <= len(saved) + 1
@@ -39,8 +39,8 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, data_dir):
     assert [(step["step"], step["labeled"]) for step in steps] == [(0, 20), (1, 30), (2, 40), (3, 50), (4, 60)]
     assert [step["test_acc"] for step in steps] == pytest.approx([float(line) for line in after], abs=5e-6)
     state = load_state(tmp_path / "mnist_SCNN" / "state_001.npz")
-    assert len(state["labeled"]) == 20 + 4 * 10 and len(np.unique(state["labeled"])) == 60
-    assert not set(state["labeled"].tolist()) & set(state["unlabeled"].tolist())
+    assert len(state.labeled) == 20 + 4 * 10 and len(np.unique(state.labeled)) == 60
+    assert not set(state.labeled.tolist()) & set(state.unlabeled.tolist())
 
     finished, log_finished = results.stat(), log.stat()
     again = run_script("run_mnist.py", *RESUMABLE, "--data-dir", data_dir, "--out", tmp_path)
@@ -55,12 +55,12 @@ def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, data_dir):
     assert run_script("run_mnist.py", *flags).returncode == 0
     folder = tmp_path / "mnist_SCNN"
     results = (folder / "test_accs_001.txt").read_text()
-    labeled = load_state(folder / "state_001.npz")["labeled"]
+    labeled = load_state(folder / "state_001.npz").labeled
 
     another_seed = run_script("run_mnist.py", *flags[:-1], tmp_path / "seed5", "--seed", "5")
     assert another_seed.returncode == 0, another_seed.stderr[-3000:]
     assert (tmp_path / "seed5" / "mnist_SCNN" / "test_accs_001.txt").read_text() != results
-    assert not np.array_equal(load_state(tmp_path / "seed5" / "mnist_SCNN" / "state_001.npz")["labeled"], labeled)
+    assert not np.array_equal(load_state(tmp_path / "seed5" / "mnist_SCNN" / "state_001.npz").labeled, labeled)
 
     other = run_script("run_mnist.py", *flags, "--nQuery", "12", "--seed", "3")
     assert other.returncode == 2 and "Traceback" not in other.stderr
@@ -79,8 +79,8 @@ def test_seeds_other_settings_a_corrupt_state_and_fresh(tmp_path, data_dir):
     assert "resumes" not in fresh.stdout and "already finished" not in fresh.stdout
     assert (folder / "test_accs_001.txt").read_text() == results  # the same seed, the same run
     assert [step["step"] for step in read_steps(folder / "steps_001.jsonl")] == [0, 1]  # the old lines are gone
-    np.testing.assert_array_equal(load_state(folder / "state_001.npz")["labeled"], labeled)
-    assert load_state(folder / "state_001.npz")["accuracies"] == pytest.approx(
+    np.testing.assert_array_equal(load_state(folder / "state_001.npz").labeled, labeled)
+    assert load_state(folder / "state_001.npz").accuracies == pytest.approx(
         read_accuracies(folder / "test_accs_001.txt"), abs=5e-6)
 
 

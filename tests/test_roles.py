@@ -88,7 +88,7 @@ def test_training_selection_testing_and_every_query_array_use_their_own_set(tmp_
         np.testing.assert_allclose(query["probabilities"], softmax, rtol=1e-5)  # the pool's, from the same model
         labeled = np.concatenate([labeled, pool[[0, 5, 10, 15]]])
         unlabeled = np.setdiff1d(unlabeled, labeled)
-    np.testing.assert_array_equal(state["labeled"], labeled)
+    np.testing.assert_array_equal(state.labeled, labeled)
     assert not set(labeled) & set(valid)  # validation images are never labeled
 
 
@@ -118,7 +118,7 @@ def test_ldms_measures_disagreement_on_the_sampling_set_and_seeds_on_the_pool(tm
     np.testing.assert_array_equal(estimated[0]["sample"], sample)  # rho: the share of S whose prediction flips
     assert seeded[0]["ldm"] == 30
     np.testing.assert_array_equal(seeded[0]["features of"], pool)  # cosine distances between pool images
-    np.testing.assert_array_equal(state["labeled"], np.concatenate([labeled, pool[seeded[0]["picked"]]]))
+    np.testing.assert_array_equal(state.labeled, np.concatenate([labeled, pool[seeded[0]["picked"]]]))
 
 
 def test_the_sampling_set_is_drawn_from_the_whole_training_set():

@@ -28,10 +28,10 @@ def test_mnist_end_to_end(tmp_path, data_dir):
     assert settings["nQuery"] == 10 and settings["nInit"] == 20 and settings["strategy"] == "ldms"
     assert settings["backend"] == "tensorflow" and settings["threads"] == 0  # LDMS_THREADS unset: the default
     state = load_state(folder / "state_001.npz")  # the labeled set grew by nQuery a step, without repeats
-    labeled = state["labeled"].tolist()
+    labeled = state.labeled.tolist()
     assert len(labeled) == 20 + 2 * 10 and len(set(labeled)) == len(labeled)
-    assert not set(labeled) & set(state["valid"].tolist()) and not set(labeled) & set(state["unlabeled"].tolist())
-    assert state["accuracies"] == pytest.approx(accuracies, abs=5e-6)
+    assert not set(labeled) & set(state.valid.tolist()) and not set(labeled) & set(state.unlabeled.tolist())
+    assert state.accuracies == pytest.approx(accuracies, abs=5e-6)
 
     steps = read_steps(folder / "steps_001.jsonl")  # a line per step, as docs/results.md describes it
     assert [{name: value for name, value in step.items() if name not in ("test_acc", "seconds")} for step in steps] == [

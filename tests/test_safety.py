@@ -52,7 +52,7 @@ def test_a_repetition_held_by_another_run_is_left_to_it_with_one_line(tmp_path, 
     assert first.returncode == 0, stderr[-3000:]
     accuracies = read_accuracies(folder / "test_accs_001.txt")
     assert len(accuracies) == 2
-    assert load_state(folder / "state_001.npz")["accuracies"] == pytest.approx(accuracies, abs=5e-6)
+    assert load_state(folder / "state_001.npz").accuracies == pytest.approx(accuracies, abs=5e-6)
     assert not list(folder.glob("*.tmp"))
 
 
@@ -91,7 +91,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tm
             f"error: cannot write {folder / 'state_001.npz'} ({cause}): the completed steps are on disk; free "
             "space or make the folder writable, then run the same command to resume")
         assert len(read_accuracies(results)) == 1  # step 0, intact
-        assert len(load_state(folder / "state_001.npz")["accuracies"]) == 1
+        assert len(load_state(folder / "state_001.npz").accuracies) == 1
         assert not list(folder.glob("*.tmp"))
 
         (disk / "filler").unlink(missing_ok=True)

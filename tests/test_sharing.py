@@ -29,8 +29,8 @@ def assert_same_repetition(folder, reference, rep):
     assert (folder / f"test_accs_{name}.txt").read_bytes() == (reference / f"test_accs_{name}.txt").read_bytes()
     ours, theirs = load_state(folder / f"state_{name}.npz"), load_state(reference / f"state_{name}.npz")
     for array in STATE_ARRAYS:
-        np.testing.assert_array_equal(ours[array], theirs[array], err_msg=array)
-    ours, theirs = ours["protocol_rng"].get_state(), theirs["protocol_rng"].get_state()  # the pools to come
+        np.testing.assert_array_equal(getattr(ours, array), getattr(theirs, array), err_msg=array)
+    ours, theirs = ours.protocol_rng.get_state(), theirs.protocol_rng.get_state()  # the pools to come
     np.testing.assert_array_equal(ours[1], theirs[1])
     assert ours[2:] == theirs[2:]
 

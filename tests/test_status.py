@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import status
-from checkpoint import save_state
+from checkpoint import State, save_state
 from conftest import ROOT, run_script
 
 HOST = socket.gethostname()
@@ -23,8 +23,8 @@ HOLD = ("import sys; sys.path.insert(0, sys.argv[1]); from checkpoint import hol
 def write_state(folder, number, n_accuracies, age, n_step=2):
     """Save a state of ``n_accuracies`` steps (of nStep 2) for repetition ``number``, ``age`` seconds old."""
     path = folder / f"state_{number:03d}.npz"
-    save_state(path, {"dataset": "mnist", "nStep": n_step}, [0.5] * n_accuracies, np.arange(3), np.arange(3, 9),
-               np.arange(9, 12), np.arange(12, 15), np.random.RandomState(number))
+    save_state(path, State({"dataset": "mnist", "nStep": n_step}, [0.5] * n_accuracies, np.arange(3), np.arange(3, 9),
+                           np.arange(9, 12), np.arange(12, 15), np.random.RandomState(number)))
     os.utime(path, (time.time() - age,) * 2)
 
 

@@ -34,7 +34,7 @@ def epochs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         state = run_experiment(monkeypatch, coded_dataset(100, 10, 2), recording_model, tmp_path_factory.mktemp("run"),
                                *SMALL, "--nInit", "10", "--nValid", "10", "--nBatch", "4", "--nEpoch", "3")
-    return batches, state["labeled"]
+    return batches, state.labeled
 
 
 def test_each_epoch_passes_over_the_labeled_set_once_in_shuffled_batches_of_nbatch(epochs):
