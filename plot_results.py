@@ -368,7 +368,7 @@ def plot_curves(runs, stacks, colors, stem):
         axis.grid(alpha=0.3)
     axes[-1].set_xlabel("labeled samples")
     figure.savefig(f"{stem}.png", dpi=150)
-    figure.savefig(f"{stem}.pdf")
+    figure.savefig(f"{stem}.pdf", metadata={"CreationDate": None})  # the same bytes for the same curves
 
 
 def plot_penalty(strategies, matrix, title, n_steps, path):
