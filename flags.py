@@ -2,6 +2,8 @@
 run records, and plot_results' labeled counts all derive from it."""
 from dataclasses import dataclass
 
+from layout import DEFAULT_STRATEGY
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -28,7 +30,7 @@ FLAGS = (
     Flag(name="nQuery", mnist=20, cifar10=400, help="samples queried per step", count=True),
     Flag(name="nStep", mnist=50, cifar10=24, help="acquisition steps (nStep+1 models are trained)"),
     Flag(name="nSample", mnist=2000, cifar10=4000, help="size of the sampling set S for rho", count=True),
-    Flag(name="strategy", mnist="ldms", cifar10="ldms",
+    Flag(name="strategy", mnist=DEFAULT_STRATEGY, cifar10=DEFAULT_STRATEGY,
          help="query strategy: {strategies} (results of any but ldms go to {{dataset}}_{{network}}_{{strategy}})"),
     Flag(name="nMC", mnist=20, cifar10=20, help="dropout passes of the bald strategy", count=True),
     Flag(name="nRep", mnist=5, cifar10=5, help="repetitions r = 0 .. nRep-1", count=True, recorded=False),

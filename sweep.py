@@ -25,6 +25,7 @@ import experiment  # noqa: E402
 import models
 from data import DATASETS, load_dataset
 from errors import UserError
+from layout import DEFAULT_STRATEGY
 from utils import writable_folder_problem
 
 ROOT = Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ def build_grid(argv):
                                      "experiment flag of run_mnist.py / run_cifar10.py (see their --help). "
                                      "Where a running grid stands: python3 status.py --out DIR --nRep N.")
     parser.add_argument("--dataset", nargs="+", default=["mnist"], help="datasets of the grid")
-    parser.add_argument("--strategy", nargs="+", default=["ldms"], help="strategies of the grid")
+    parser.add_argument("--strategy", nargs="+", default=[DEFAULT_STRATEGY], help="strategies of the grid")
     parser.add_argument("--address", help="join this Ray cluster (auto, or HOST:PORT); default: a local instance")
     parser.add_argument("--cpus-per-job", type=float, default=1, help="CPUs Ray reserves for each repetition")
     parser.add_argument("--threads-per-job", type=int, default=1,
