@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from data import DATASETS
+
 DEFAULT_STRATEGY = "ldms"  # the strategy whose folder has no suffix, and the run scripts' default
 SETTINGS = "settings.json"
 RESULTS_NAME = "test_accs_NNN.txt"  # how messages name a results file
@@ -65,8 +67,8 @@ def folder_name(dataset, network, strategy):
 
 def folder_labels(name):
     """Return (dataset, network, strategy) that a results folder's ``name`` stands for, or None where it is not
-    {dataset}_{network}[_{strategy}] with non-empty parts (the dataset is not checked here)."""
+    {dataset}_{network}[_{strategy}] with non-empty parts and a known dataset."""
     parts = name.split("_", 2)
-    if len(parts) < 2 or not all(parts):
+    if len(parts) < 2 or not all(parts) or parts[0] not in DATASETS:
         return None
     return parts[0], parts[1], parts[2] if len(parts) == 3 else DEFAULT_STRATEGY

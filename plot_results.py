@@ -91,7 +91,7 @@ def folder_settings(folder):
     if path.is_file():
         return settings_from_json(path)
     labels = layout.folder_labels(folder.name)
-    if labels is None or labels[0] not in DEFAULT_BUDGET:
+    if labels is None:
         raise UserError(f"{folder}: no {layout.SETTINGS}, and the name is not {{dataset}}_{{network}}[_{{strategy}}] "
                         f"with dataset {' or '.join(DEFAULT_BUDGET)}")
     dataset, network, strategy = labels

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import layout
 from checkpoint import STEP_PARTS, load_state, read_steps
-from data import DATASETS
 from errors import UserError
 
 ORDER = ("finished", "running", "stale", "unknown", "not started")
@@ -109,16 +108,10 @@ def folder_status(folder, n_rep=None, held=None, this_host=None):
     return [repetition(folder, number, n_step, held, this_host) for number in range(1, last + 1)]
 
 
-def is_results_folder(name):
-    """Return whether ``name`` is a results folder's, {dataset}_{network}[_{strategy}] with a known dataset."""
-    labels = layout.folder_labels(name)
-    return labels is not None and labels[0] in DATASETS
-
-
 def grid_status(out, n_rep=None, held=None, this_host=None):
     """Return {folder name: [Repetition]} for each results folder under ``out``, sorted by name."""
     return {folder.name: folder_status(folder, n_rep, held, this_host) for folder in sorted(Path(out).iterdir())
-            if folder.is_dir() and is_results_folder(folder.name)}
+            if folder.is_dir() and layout.folder_labels(folder.name) is not None}
 
 
 def ago(seconds):

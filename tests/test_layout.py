@@ -34,5 +34,5 @@ def test_folder_names_both_ways():
     assert folder_name("cifar10", "KCNN", "badge") == "cifar10_KCNN_badge"
     assert folder_labels("mnist_SCNN") == ("mnist", "SCNN", "ldms")
     assert folder_labels("cifar10_KCNN_core_set") == ("cifar10", "KCNN", "core_set")
-    for other in ("mnist", "mnist_", "mnist__badge", "mnist_SCNN_", "_SCNN"):
+    for other in ("mnist", "mnist_", "mnist__badge", "mnist_SCNN_", "_SCNN", "svhn_SCNN", "logs_2026"):
         assert folder_labels(other) is None
