@@ -61,11 +61,18 @@ def run_grid(config, strategies, seeds, out, data_dir):
 
 
 def result_files(out):
-    """Return {relative path: bytes} of the grid's results files under ``out``."""
-    folders = sorted(folder for folder in Path(out).iterdir() if folder.is_dir())
-    return {str(path.relative_to(out)): path.read_bytes() for folder in folders
-            for path in (repetition_files(folder, number - 1).results
-                         for number in repetition_numbers(folder, ("results",)))}
+    """Return {relative path: bytes} of the results files of the grid's jobs under ``out`` (a folder per job,
+    each holding the run's results folders); RuntimeError where a job left none."""
+    files = {}
+    for job in sorted(folder for folder in Path(out).iterdir() if folder.is_dir()):
+        job_files = {str(path.relative_to(out)): path.read_bytes()
+                     for folder in sorted(job.iterdir()) if folder.is_dir()
+                     for path in (repetition_files(folder, number - 1).results
+                                  for number in repetition_numbers(folder, ("results",)))}
+        if not job_files:
+            raise RuntimeError(f"job {job.name} wrote no results file under {job}")
+        files |= job_files
+    return files
 
 
 def main():
