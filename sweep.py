@@ -44,8 +44,8 @@ def build_grid(argv):
     parser.add_argument("--cpus-per-job", type=float, default=1, help="CPUs Ray reserves for each repetition")
     parser.add_argument("--threads-per-job", type=int, default=1,
                         help="threads of each repetition's framework and BLAS (LDMS_THREADS; 0: the framework's "
-                        "default, all cores): one thread per job, as many jobs as cores, is the fastest split of a "
-                        "CPU (docs/performance.md)")
+                        "default, all cores): one job per core, one thread each, is as fast a split of a CPU as any "
+                        "measured (docs/performance.md)")
     parser.add_argument("--gpus-per-job", type=float, default=0, help="GPUs for each repetition (0.5 shares a card)")
     parser.add_argument("--max-retries", type=int, default=3, help="retries of a repetition whose worker died")
     options, rest = parser.parse_known_args(argv)
