@@ -65,13 +65,12 @@ def result_files(out):
     each holding the run's results folders); RuntimeError where a job left none."""
     files = {}
     for job in sorted(folder for folder in Path(out).iterdir() if folder.is_dir()):
-        job_files = {str(path.relative_to(out)): path.read_bytes()
-                     for folder in sorted(job.iterdir()) if folder.is_dir()
-                     for path in (repetition_files(folder, number - 1).results
-                                  for number in repetition_numbers(folder, ("results",)))}
-        if not job_files:
+        paths = [repetition_files(folder, number - 1).results
+                 for folder in sorted(folder for folder in job.iterdir() if folder.is_dir())
+                 for number in repetition_numbers(folder, ("results",))]
+        if not paths:
             raise RuntimeError(f"job {job.name} wrote no results file under {job}")
-        files |= job_files
+        files |= {str(path.relative_to(out)): path.read_bytes() for path in paths}
     return files
 
 
